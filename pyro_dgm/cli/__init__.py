@@ -1,0 +1,1 @@
+"""The ``pyro-dgm`` command."""
