@@ -1,0 +1,294 @@
+"""The training loop behind ``pyro-dgm train``: SVI epochs with checkpoints, resume and Ctrl-C.
+
+:class:`Trainer` runs ``pyro.infer.SVI`` over a :class:`~pyro_dgm.data.BinarizedBatches`
+loader. After every epoch it appends one JSON line of metrics to the run folder and
+writes a checkpoint; a Ctrl-C (SIGINT) finishes the step in progress, writes a
+checkpoint *at that step* and stops. ``fit(resume=True)`` continues from the
+checkpoint and reaches bit-for-bit the parameters an uninterrupted run reaches,
+because every source of randomness (loader position, RNG states, optimiser and
+objective state, the partial epoch's loss sum) is restored. A second Ctrl-C while
+the first is being honoured aborts at once.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyro
+import pyro.optim
+import torch
+from pyro.infer import SVI
+from tqdm.auto import tqdm
+
+from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.data import BinarizedBatches
+
+
+@dataclass
+class Experiment:
+    """What a run optimises.
+
+    Attributes:
+        model, guide: the Pyro programs, called as ``fn(x, num_data=N, **step_kwargs)``.
+        objective: a ``pyro.infer.ELBO`` (any of Pyro's or :mod:`pyro_dgm.infer`'s).
+        modules: the ``nn.Module`` objects that own the parameters, by name; their
+            state dicts are checkpointed.
+        step_kwargs: optional ``(step, total_steps) -> dict`` of extra keyword
+            arguments for model and guide at each step (KL warm-up, β annealing).
+    """
+
+    model: Callable[..., Any]
+    guide: Callable[..., Any]
+    objective: pyro.infer.ELBO
+    modules: dict[str, torch.nn.Module]
+    step_kwargs: Callable[[int, int], dict[str, Any]] | None = None
+
+
+@dataclass
+class Schedule:
+    """Epochs and the Adam learning rate, decayed by ``lr_decay`` after every epoch."""
+
+    num_epochs: int
+    learning_rate: float = 1e-3
+    lr_decay: float = 1.0
+    adam_eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_epochs, int) or self.num_epochs < 1:
+            raise ValueError(f"num_epochs must be a positive integer, got {self.num_epochs!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+
+
+@dataclass
+class _Progress:
+    step: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_num_points: int = 0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _InterruptFlag:
+    """SIGINT sets a flag the loop polls between steps; a second SIGINT raises at once."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self) -> "_InterruptFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class TrainingInterrupted(Exception):
+    """Raised by :meth:`Trainer.fit` after a Ctrl-C, once the checkpoint is written."""
+
+
+class Trainer:
+    """SVI training with per-epoch metrics and checkpoints in a :class:`RunDirectory`.
+
+    Args:
+        experiment: model, guide, objective and parameter-owning modules.
+        batches: the training minibatches (re-binarised per epoch, resumable).
+        schedule: epochs and learning-rate schedule.
+        run: the run folder.
+        evaluate: optional callable run after each epoch (under ``torch.no_grad``
+            where it chooses), returning extra metrics such as a validation
+            log-likelihood.
+        progress: show a progress bar per epoch.
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        batches: BinarizedBatches,
+        schedule: Schedule,
+        run: RunDirectory,
+        evaluate: Callable[[], dict[str, float]] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.experiment = experiment
+        self.batches = batches
+        self.schedule = schedule
+        self.run = run
+        self.evaluate = evaluate
+        self.progress = progress
+        # Optimisers are created lazily per parameter, with the learning rate of the epoch
+        # in progress; a pure function of the epoch keeps resume exact (see _set_learning_rate).
+        self.optimiser = pyro.optim.Adam(
+            lambda param_name: {"lr": self._learning_rate, "eps": schedule.adam_eps}
+        )
+        self._learning_rate = schedule.learning_rate
+        self.svi = SVI(experiment.model, experiment.guide, self.optimiser, loss=experiment.objective)
+        self._state = _Progress()
+
+    @property
+    def total_steps(self) -> int:
+        return self.schedule.num_epochs * len(self.batches)
+
+    @property
+    def step(self) -> int:
+        return self._state.step
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return list(self._state.metrics)
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    def _checkpoint_payload(self) -> dict[str, Any]:
+        objective = self.experiment.objective
+        return {
+            "modules": {name: module.state_dict() for name, module in self.experiment.modules.items()},
+            "optimiser": self._optimiser_state(),
+            "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
+            "batches": self.batches.state_dict(),
+            "rng": capture_rng_state(),
+            "step": self._state.step,
+            "epoch_loss_sum": self._state.epoch_loss_sum,
+            "epoch_num_points": self._state.epoch_num_points,
+            "metrics": self._state.metrics,
+        }
+
+    def save(self) -> None:
+        save_checkpoint(self.run.checkpoint_path, self._checkpoint_payload())
+
+    def restore(self) -> None:
+        """Load the run folder's checkpoint into this trainer (modules in place, then the rest)."""
+        payload = load_checkpoint(self.run.checkpoint_path, map_location="cpu")
+        for name, module in self.experiment.modules.items():
+            if name not in payload["modules"]:
+                raise ValueError(f"the checkpoint has no state for module '{name}'")
+            module.load_state_dict(payload["modules"][name])  # copies in place: Pyro keeps its references
+        self.optimiser.set_state(payload["optimiser"])
+        objective = self.experiment.objective
+        if payload["objective"] is not None:
+            objective.load_state_dict(payload["objective"])
+        self.batches.load_state_dict(payload["batches"])
+        restore_rng_state(payload["rng"])
+        self._state = _Progress(
+            step=payload["step"],
+            epoch_loss_sum=payload["epoch_loss_sum"],
+            epoch_num_points=payload["epoch_num_points"],
+            metrics=payload["metrics"],
+        )
+        self.run.rewrite_metrics(self._state.metrics)
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train to the end of the schedule; returns the per-epoch metrics.
+
+        Raises:
+            TrainingInterrupted: after a Ctrl-C, with the checkpoint written.
+        """
+        pyro.clear_param_store()
+        if resume:
+            self.restore()
+            self._finish_consumed_epoch()
+        num_data = self.batches.num_examples
+        with _InterruptFlag() as interrupt:
+            while self.batches.epoch < self.schedule.num_epochs:
+                epoch = self.batches.epoch
+                self._set_learning_rate(epoch)
+                started = time.perf_counter()
+                bar = tqdm(
+                    total=len(self.batches),
+                    initial=self._state.step - epoch * len(self.batches),
+                    desc=f"epoch {epoch + 1}/{self.schedule.num_epochs}",
+                    disable=not self.progress,
+                    leave=False,
+                )
+                for x in self.batches:
+                    loss = self._train_step(x, num_data)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss / num_data:.3f}")
+                    if interrupt.raised:
+                        bar.close()
+                        self.save()
+                        raise TrainingInterrupted(
+                            f"interrupted at step {self._state.step}; checkpoint written to "
+                            f"{self.run.checkpoint_path} (continue with --resume)"
+                        )
+                bar.close()
+                self._finish_epoch(epoch, time.perf_counter() - started)
+        return self.metrics
+
+    def _set_learning_rate(self, epoch: int) -> None:
+        """Adam's step size for ``epoch``: ``learning_rate * lr_decay ** epoch``."""
+        self._learning_rate = self.schedule.learning_rate * self.schedule.lr_decay**epoch
+        for optimiser in self.optimiser.optim_objs.values():
+            for group in optimiser.param_groups:
+                group["lr"] = self._learning_rate
+        # States restored from a checkpoint are loaded into each parameter's optimiser only
+        # when that parameter is next seen, and would bring back the saved step size.
+        for state in self._pending_optimiser_states().values():
+            for group in state["param_groups"]:
+                group["lr"] = self._learning_rate
+
+    def _pending_optimiser_states(self) -> dict[str, Any]:
+        """Restored optimiser states that no parameter has consumed yet (PyroOptim keeps them)."""
+        return self.optimiser._state_waiting_to_be_consumed
+
+    def _optimiser_state(self) -> dict[str, Any]:
+        """Live optimiser states, plus restored ones not yet consumed (so no save loses them)."""
+        return {**self._pending_optimiser_states(), **self.optimiser.get_state()}
+
+    def _finish_consumed_epoch(self) -> None:
+        """An interrupt after an epoch's last step leaves that epoch consumed but unrecorded."""
+        position = self.batches.state_dict()
+        if position["batch_index"] == len(self.batches) and self._state.epoch_num_points > 0:
+            self.batches.load_state_dict({**position, "epoch": position["epoch"] + 1, "batch_index": 0})
+            self._finish_epoch(position["epoch"], seconds=0.0)
+
+    def _train_step(self, x: torch.Tensor, num_data: int) -> float:
+        extra = (
+            self.experiment.step_kwargs(self._state.step, self.total_steps)
+            if self.experiment.step_kwargs is not None
+            else {}
+        )
+        loss = self.svi.step(x, num_data=num_data, **extra)
+        if not math.isfinite(loss):
+            self.save()
+            raise FloatingPointError(
+                f"the loss is {loss} at step {self._state.step}; checkpoint written to "
+                f"{self.run.checkpoint_path}"
+            )
+        self._state.step += 1
+        # SVI's loss estimates the full-data objective (scaled by N/B): per data point it is loss/N.
+        self._state.epoch_loss_sum += loss * x.shape[0] / num_data
+        self._state.epoch_num_points += x.shape[0]
+        return loss
+
+    def _finish_epoch(self, epoch: int, seconds: float) -> None:
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "step": self._state.step,
+            "train_loss": self._state.epoch_loss_sum / max(self._state.epoch_num_points, 1),
+            "seconds": seconds,
+        }
+        if self.evaluate is not None:
+            record.update(self.evaluate())
+        self._state.metrics.append(record)
+        self._state.epoch_loss_sum, self._state.epoch_num_points = 0.0, 0
+        self.run.append_metrics(record)
+        self.save()
