@@ -27,6 +27,7 @@ from pyro.infer import SVI
 from tqdm.auto import tqdm
 
 from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.data import BinarizedBatches
 
@@ -115,6 +116,10 @@ class Trainer:
             where it chooses), returning extra metrics such as a validation
             log-likelihood.
         progress: show a progress bar per epoch.
+        group: train data-parallel in this ``torch.distributed`` group (see
+            :mod:`pyro_dgm.cli.distributed`): each process takes its shard of every
+            global minibatch, gradients are averaged, and only rank 0 writes the run
+            folder (its checkpoint holds every rank's RNG state).
     """
 
     def __init__(
@@ -125,20 +130,27 @@ class Trainer:
         run: RunDirectory,
         evaluate: Callable[[], dict[str, float]] | None = None,
         progress: bool = True,
+        group: ProcessGroup | None = None,
     ) -> None:
         self.experiment = experiment
         self.batches = batches
         self.schedule = schedule
         self.run = run
         self.evaluate = evaluate
-        self.progress = progress
+        self.group = group
+        self.progress = progress and (group is None or group.is_main)
         # Optimisers are created lazily per parameter, with the learning rate of the epoch
         # in progress; a pure function of the epoch keeps resume exact (see _set_learning_rate).
         self.optimiser = pyro.optim.Adam(
             lambda param_name: {"lr": self._learning_rate, "eps": schedule.adam_eps}
         )
         self._learning_rate = schedule.learning_rate
-        self.svi = SVI(experiment.model, experiment.guide, self.optimiser, loss=experiment.objective)
+        svi_args = (experiment.model, experiment.guide, self.optimiser)
+        self.svi = (
+            SVI(*svi_args, loss=experiment.objective)
+            if group is None
+            else DistributedSVI(*svi_args, loss=experiment.objective, group=group)
+        )
         self._state = _Progress()
 
     @property
@@ -162,15 +174,28 @@ class Trainer:
             "optimiser": self._optimiser_state(),
             "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
             "batches": self.batches.state_dict(),
-            "rng": capture_rng_state(),
+            "rng": self._gather_rng_states(),
             "step": self._state.step,
             "epoch_loss_sum": self._state.epoch_loss_sum,
             "epoch_num_points": self._state.epoch_num_points,
             "metrics": self._state.metrics,
         }
 
+    def _gather_rng_states(self) -> dict[str, Any] | list[dict[str, Any]]:
+        if self.group is None:
+            return capture_rng_state()
+        states: list[Any] = [None] * self.group.world_size
+        torch.distributed.all_gather_object(states, capture_rng_state())
+        return states
+
+    @property
+    def _writes_run_folder(self) -> bool:
+        return self.group is None or self.group.is_main
+
     def save(self) -> None:
-        save_checkpoint(self.run.checkpoint_path, self._checkpoint_payload())
+        payload = self._checkpoint_payload()  # collective under a group: every rank takes part
+        if self._writes_run_folder:
+            save_checkpoint(self.run.checkpoint_path, payload)
 
     def restore(self) -> None:
         """Load the run folder's checkpoint into this trainer (modules in place, then the rest)."""
@@ -184,14 +209,15 @@ class Trainer:
         if payload["objective"] is not None:
             objective.load_state_dict(payload["objective"])
         self.batches.load_state_dict(payload["batches"])
-        restore_rng_state(payload["rng"])
+        restore_rng_state(payload["rng"] if self.group is None else payload["rng"][self.group.rank])
         self._state = _Progress(
             step=payload["step"],
             epoch_loss_sum=payload["epoch_loss_sum"],
             epoch_num_points=payload["epoch_num_points"],
             metrics=payload["metrics"],
         )
-        self.run.rewrite_metrics(self._state.metrics)
+        if self._writes_run_folder:
+            self.run.rewrite_metrics(self._state.metrics)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -202,6 +228,8 @@ class Trainer:
             TrainingInterrupted: after a Ctrl-C, with the checkpoint written.
         """
         pyro.clear_param_store()
+        if self.group is not None:
+            broadcast_modules_(list(self.experiment.modules.values()))
         if resume:
             self.restore()
             self._finish_consumed_epoch()
@@ -266,7 +294,8 @@ class Trainer:
             if self.experiment.step_kwargs is not None
             else {}
         )
-        loss = self.svi.step(x, num_data=num_data, **extra)
+        shard = x if self.group is None else self.group.shard(x)
+        loss = self.svi.step(shard, num_data=num_data, **extra)
         if not math.isfinite(loss):
             self.save()
             raise FloatingPointError(
@@ -290,5 +319,6 @@ class Trainer:
             record.update(self.evaluate())
         self._state.metrics.append(record)
         self._state.epoch_loss_sum, self._state.epoch_num_points = 0.0, 0
-        self.run.append_metrics(record)
+        if self._writes_run_folder:
+            self.run.append_metrics(record)
         self.save()
