@@ -1,1 +1,47 @@
-"""pyro_dgm.distributions."""
+"""Distributions over discrete latents and their smoothed relaxations.
+
+- :class:`RBM`: restricted Boltzmann machine prior with exact log Z (enumerable side
+  up to :data:`~pyro_dgm.distributions.rbm.MAX_ENUMERATED_UNITS` units), conditionals,
+  exact or Gibbs sampling; :func:`block_gibbs`, :class:`PersistentChains` and
+  :func:`log_partition_surrogate` for PCD (DVAE++ Sec. 5, App. E).
+- Smoothing transformations, each the marginal q(ζ) = Σ_z q(z) r(ζ|z) with an
+  inverse-CDF ``rsample``: :class:`OverlappingExponential` (DVAE++ Eq. 3),
+  :class:`OverlappingLogistic`, :class:`SpikeAndExponential` (DVAE Eq. 9),
+  :class:`SpikeAndSlab` (DVAE App. D.2), :class:`MixtureOfRamps` (DVAE Eq. 20), and
+  :class:`BinaryLimit` (ζ = z, for evaluation).
+
+See ``docs/distributions/``.
+"""
+
+from pyro_dgm.distributions.binary_limit import BinaryLimit
+from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
+from pyro_dgm.distributions.mixture_of_ramps import MixtureOfRamps
+from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
+from pyro_dgm.distributions.overlapping_logistic import OverlappingLogistic
+from pyro_dgm.distributions.rbm import RBM, exact_log_partition
+from pyro_dgm.distributions.smoothing import (
+    SmoothingConditional,
+    SmoothingTransformation,
+    SpikeSmoothingTransformation,
+    TemperedSmoothingTransformation,
+)
+from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
+from pyro_dgm.distributions.spike_and_slab import SpikeAndSlab
+
+__all__ = [
+    "BinaryLimit",
+    "MixtureOfRamps",
+    "OverlappingExponential",
+    "OverlappingLogistic",
+    "PersistentChains",
+    "RBM",
+    "SmoothingConditional",
+    "SmoothingTransformation",
+    "SpikeAndExponential",
+    "SpikeAndSlab",
+    "SpikeSmoothingTransformation",
+    "TemperedSmoothingTransformation",
+    "block_gibbs",
+    "exact_log_partition",
+    "log_partition_surrogate",
+]

@@ -1,0 +1,247 @@
+"""The ``pyro-dgm`` command: ``train``, ``evaluate`` and ``sample`` (see ``docs/cli.md``).
+
+Every subcommand works on a run folder (``--run-dir``): ``train`` writes the
+configuration, per-epoch metrics and checkpoints there; ``evaluate`` and ``sample``
+read the configuration and the latest checkpoint back. Errors a user can fix (an
+unknown name, a bad path, an incompatible model/objective pair) are reported in one
+line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+
+from pyro_dgm.cli.checkpoint import load_checkpoint
+from pyro_dgm.cli.distributed import init_from_environment
+from pyro_dgm.cli.evaluation import evaluate_log_likelihood
+from pyro_dgm.cli.registry import MODELS, OBJECTIVES, ConfigurationError, build_model, build_objective
+from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
+from pyro_dgm.diagnostics import save_image_grid
+from pyro_dgm.data import (
+    BinarizedBatches,
+    DatasetUnavailableError,
+    available_datasets,
+    dataset_info,
+    load_dataset,
+    static_binarize,
+)
+
+EXIT_USAGE = 2
+"""Exit status for errors in what the user asked for (argparse uses the same)."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+TRAIN_KEYS = (
+    "model", "guide", "objective", "dataset", "data_root", "layers", "epochs", "batch_size",
+    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles",
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigurationError("--device cuda was asked for, but no CUDA device is available")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigurationError(f"--device must be auto, cpu or cuda[:N], got '{name}'")
+    return torch.device(name)
+
+
+def _positive_int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got '{text}'") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got '{text}'")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyro-dgm", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model; writes config, metrics and checkpoints")
+    train.add_argument("--run-dir", required=True, type=Path)
+    train.add_argument("--model", default="sbn", help=f"one of: {', '.join(MODELS)}")
+    train.add_argument("--guide", default=None, help="guide of the model (default: the model's first)")
+    train.add_argument("--objective", default="bihm", help=f"one of: {', '.join(OBJECTIVES)}")
+    train.add_argument("--dataset", default="embedded_mnist", help=f"one of: {', '.join(available_datasets())}")
+    train.add_argument("--data-root", default=None, help="a folder that already holds the dataset's files")
+    train.add_argument("--layers", type=_positive_int_list, default=[200, 200], help="latent layer sizes, e.g. 200,200")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=100)
+    train.add_argument("--num-particles", "-k", type=int, default=10, help="K, samples per data point")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    train.add_argument("--binarization", default="dynamic", choices=("dynamic", "static", "none"))
+    train.add_argument("--valid-particles", type=int, default=100, help="K of the per-epoch validation log-likelihood (0: skip)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    train.add_argument("--no-progress", action="store_true")
+    train.add_argument(
+        "--distributed", action="store_true",
+        help="data-parallel over the processes of `torchrun --nproc_per_node=N` (gloo on CPU, nccl on CUDA)",
+    )
+
+    evaluate = commands.add_parser("evaluate", help="importance-weighted test log-likelihood, ESS and PSIS k-hat")
+    evaluate.add_argument("--run-dir", required=True, type=Path)
+    evaluate.add_argument("--num-particles", "-k", type=int, default=1000)
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--max-examples", type=int, default=None, help="evaluate only the first N examples")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    sample = commands.add_parser("sample", help="a PNG grid of samples from the trained model")
+    sample.add_argument("--run-dir", required=True, type=Path)
+    sample.add_argument("--num-samples", type=int, default=64)
+    sample.add_argument("--output", type=Path, default=None, help="default: <run-dir>/samples.png")
+    sample.add_argument("--device", default="auto")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _load_split(config: dict[str, Any], split: str, device: torch.device) -> torch.Tensor:
+    info = dataset_info(config["dataset"])
+    if len(info.example_shape) != 1:
+        raise ConfigurationError(
+            f"dataset '{config['dataset']}' holds images of shape {info.example_shape}; "
+            "the fully connected models need flat binary vectors"
+        )
+    pixels = load_dataset(config["dataset"], split, root=config.get("data_root"))
+    return pixels.to(device)
+
+
+def _load_binary_split(config: dict[str, Any], split: str, device: torch.device, seed: int) -> torch.Tensor:
+    """An evaluation split as 0/1 pixels: grey datasets get one fixed-seed Bernoulli draw."""
+    pixels = _load_split(config, split, device)
+    return pixels if dataset_info(config["dataset"]).binary else static_binarize(pixels, seed)
+
+
+def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, Any], Any]:
+    config = run.read_config()
+    data_dim = dataset_info(config["dataset"]).example_shape[0]
+    built = build_model(config, data_dim)
+    payload = load_checkpoint(run.checkpoint_path, map_location="cpu")
+    for name, module in built.modules.items():
+        module.load_state_dict(payload["modules"][name])
+        module.to(device)
+    return config, built
+
+
+def command_train(args: argparse.Namespace) -> int:
+    run = RunDirectory(args.run_dir)
+    device = resolve_device(args.device)
+    group = None
+    if args.distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        group = init_from_environment(device)
+    if args.resume:
+        config = run.read_config()
+        if not run.has_checkpoint():
+            raise ConfigurationError(f"--resume: {run.checkpoint_path} does not exist")
+    else:
+        if run.config_path.exists() and (group is None or group.is_main):
+            raise ConfigurationError(f"{run.path} already holds a run; pass --resume or another --run-dir")
+        config = {key: getattr(args, key) for key in TRAIN_KEYS}
+    pyro.set_rng_seed(config["seed"])
+    train_data = _load_split(config, "train", device)
+    built = build_model(config, train_data.size(-1))
+    for module in built.modules.values():
+        module.to(device)
+    objective = build_objective(config, built)
+    if group is not None:  # same initial weights everywhere (also broadcast), then distinct particle noise
+        pyro.set_rng_seed(config["seed"] + group.rank)
+    if not args.resume and (group is None or group.is_main):
+        run.write_config(config)
+    valid_data = _load_binary_split(config, "valid", device, config["seed"]) if config["valid_particles"] > 0 else None
+
+    def evaluate_valid() -> dict[str, float]:
+        result = evaluate_log_likelihood(built, valid_data, config["valid_particles"], progress=False)
+        return {"valid_log_likelihood": result["log_likelihood"]}
+
+    binarization = "none" if dataset_info(config["dataset"]).binary else config["binarization"]
+    trainer = Trainer(
+        Experiment(built.model, built.guide, objective, built.modules, built.step_kwargs),
+        BinarizedBatches(train_data, config["batch_size"], binarization=binarization, seed=config["seed"]),
+        Schedule(num_epochs=config["epochs"], learning_rate=config["lr"], lr_decay=config["lr_decay"]),
+        run,
+        evaluate=evaluate_valid if valid_data is not None and (group is None or group.is_main) else None,
+        progress=not args.no_progress,
+        group=group,
+    )
+    try:
+        metrics = trainer.fit(resume=args.resume)
+    except TrainingInterrupted as interrupted:
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    last = metrics[-1]
+    summary = ", ".join(f"{key} {value:.4f}" for key, value in last.items() if isinstance(value, float))
+    print(f"trained {last['epoch']} epochs ({last['step']} steps): {summary}; run folder {run.path}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    run = RunDirectory(args.run_dir)
+    config, built = _restore_model(run, device)
+    pyro.set_rng_seed(args.seed)
+    data = _load_binary_split(config, args.split, device, args.seed)
+    if args.max_examples is not None:
+        data = data[: args.max_examples]
+    result = evaluate_log_likelihood(built, data, args.num_particles, progress=True)
+    result.update(split=args.split, num_particles=args.num_particles, num_examples=data.size(0))
+    (run.path / f"evaluation_{args.split}_k{args.num_particles}.json").write_text(json.dumps(result, indent=2) + "\n")
+    khat = (
+        f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
+        f"data points above {result['khat_threshold']}"
+        if "khat_mean" in result
+        else ""
+    )
+    print(
+        f"{args.split} log-likelihood {result['log_likelihood']:.3f} ± {result['log_likelihood_standard_error']:.3f} "
+        f"nats (K={args.num_particles}, {data.size(0)} examples); ESS mean {result['ess_mean']:.1f}{khat}"
+    )
+    return 0
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    run = RunDirectory(args.run_dir)
+    _, built = _restore_model(run, device)
+    pyro.set_rng_seed(args.seed)
+    with torch.no_grad():
+        images = built.sample_images(args.num_samples)
+    output = args.output or run.path / "samples.png"
+    save_image_grid(images.cpu(), output)
+    print(f"wrote {args.num_samples} samples to {output}")
+    return 0
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "sample": command_sample}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigurationError, FileNotFoundError, DatasetUnavailableError) as error:
+        print(f"pyro-dgm {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

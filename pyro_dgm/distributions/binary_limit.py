@@ -1,0 +1,70 @@
+r"""The binary limit :math:`\beta \to \infty` of the smoothing transformations (Rolfe 2017 footnote 5).
+
+Every smoother tends to :math:`(1 - q)\,\delta(\zeta) + q\,\delta(\zeta - 1)`, i.e.
+:math:`\zeta = z \sim \mathrm{Bernoulli}(q)`; a model trained with finite :math:`\beta` is
+evaluated with this distribution in place of its smoother.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+from torch.distributions import constraints
+
+from pyro_dgm.distributions.smoothing import SmoothingTransformation
+
+__all__ = ["BinaryLimit"]
+
+
+def _log_point_mass(zeta: torch.Tensor, atom: float) -> torch.Tensor:
+    """0 at the atom and -inf elsewhere: the log-density of a point mass w.r.t. counting measure."""
+    return torch.zeros_like(zeta).masked_fill(zeta != atom, -math.inf)
+
+
+class BinaryLimit(SmoothingTransformation):
+    r""":math:`\zeta = z \sim \mathrm{Bernoulli}(q)`: the smoothers at :math:`\beta = \infty`.
+
+    ``log_prob`` is the Bernoulli one, :math:`F^{-1}(\rho) = \mathbb{1}[\rho > 1 - q]` (the
+    generalised inverse :math:`\inf\{\zeta : F(\zeta) \ge \rho\}`), :math:`\nu(\zeta) = \zeta`,
+    and :math:`r(\zeta \mid z) = \delta(\zeta - z)`. Not reparameterisable (``has_rsample`` is
+    False); ``enumerate_support`` makes it usable with Pyro's enumeration.
+
+    Example::
+
+        >>> import torch
+        >>> BinaryLimit(probs=torch.tensor([0.2, 0.9])).log_prob(torch.tensor([0.0, 1.0])).exp()
+        tensor([0.8000, 0.9000])
+    """
+
+    support = constraints.boolean
+    has_rsample = False
+    has_enumerate_support = True
+
+    def _conditional_log_densities(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return _log_point_mass(zeta, 0.0), _log_point_mass(zeta, 1.0)
+
+    def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return (zeta >= 0).to(zeta.dtype), (zeta >= 1).to(zeta.dtype)
+
+    def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros_like(rho), torch.ones_like(rho)
+
+    def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
+        # Compared with 1 - q exactly as ``cdf`` computes F(0), so icdf(cdf(0)) = 0.
+        return (rho > self._prob_zero).to(self.logits.dtype)
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        raise NotImplementedError("BinaryLimit is discrete and has no reparameterised sampler; use sample().")
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        shape = self._extended_shape(sample_shape)
+        with torch.no_grad():
+            rho = torch.rand(shape, dtype=self.logits.dtype, device=self.logits.device)
+            return self._inverse_cdf(rho)
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        values = torch.arange(2, dtype=self.logits.dtype, device=self.logits.device)
+        values = values.reshape((2,) + (1,) * len(self.batch_shape))
+        return values.expand((2,) + self.batch_shape) if expand else values

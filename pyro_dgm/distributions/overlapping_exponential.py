@@ -1,0 +1,142 @@
+r"""Overlapping exponential smoothing (DVAE++, Vahdat et al. 2018, Sec. 3).
+
+.. math::
+
+    r(\zeta \mid 0) = \frac{e^{-\beta\zeta}}{Z_\beta}, \qquad
+    r(\zeta \mid 1) = \frac{e^{\beta(\zeta - 1)}}{Z_\beta}, \qquad
+    Z_\beta = \frac{1 - e^{-\beta}}{\beta}, \qquad \zeta \in [0, 1].
+
+The rising exponential :math:`r(\zeta \mid 1)` is also the slab of Rolfe's
+spike-and-exponential (Rolfe 2017 Eq. 9), so its density, CDF and inverse CDF live here
+as functions and are shared. Derivation of the inverse CDF:
+``docs/derivations/overlapping_exponential.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+from pyro_dgm.distributions.smoothing import TemperedSmoothingTransformation, log1mexp, log_positive_quadratic_root
+
+__all__ = [
+    "OverlappingExponential",
+    "decaying_exponential_cdf",
+    "decaying_exponential_icdf",
+    "decaying_exponential_log_density",
+    "rising_exponential_cdf",
+    "rising_exponential_icdf",
+    "rising_exponential_log_density",
+]
+
+
+def rising_exponential_log_density(zeta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \frac{\beta e^{\beta(\zeta - 1)}}{1 - e^{-\beta}} = \log\beta + \beta(\zeta - 1) - \log(1 - e^{-\beta})` (``log1mexp``; no :math:`e^{\beta}` overflow)."""
+    return torch.log(beta) + beta * (zeta - 1) - log1mexp(beta)
+
+
+def decaying_exponential_log_density(zeta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \frac{\beta e^{-\beta\zeta}}{1 - e^{-\beta}} = \log\beta - \beta\zeta - \log(1 - e^{-\beta})`."""
+    return torch.log(beta) - beta * zeta - log1mexp(beta)
+
+
+def rising_exponential_cdf(zeta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\frac{e^{\beta\zeta} - 1}{e^{\beta} - 1} = e^{\beta(\zeta - 1)} \frac{\mathrm{expm1}(-\beta\zeta)}{\mathrm{expm1}(-\beta)}`.
+
+    The right-hand form (Rolfe 2017 Sec. 2.1 multiplied through by :math:`e^{-\beta}`) never
+    forms :math:`e^{\beta}`, which overflows float32 at :math:`\beta \approx 89`.
+    """
+    return torch.exp(beta * (zeta - 1)) * torch.expm1(-beta * zeta) / torch.expm1(-beta)
+
+
+def decaying_exponential_cdf(zeta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\frac{1 - e^{-\beta\zeta}}{1 - e^{-\beta}} = \frac{\mathrm{expm1}(-\beta\zeta)}{\mathrm{expm1}(-\beta)}` (no cancellation at small :math:`\beta\zeta`)."""
+    return torch.expm1(-beta * zeta) / torch.expm1(-beta)
+
+
+def rising_exponential_icdf(t: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r"""Inverse of :func:`rising_exponential_cdf` (Rolfe 2017 Eq. 9 with :math:`t = (\rho + q - 1)/q`).
+
+    .. math::
+
+        \frac{1}{\beta}\log\bigl[t (e^{\beta} - 1) + 1\bigr]
+        = 1 + \frac{1}{\beta} \operatorname{logaddexp}\bigl(\log t,\ \log(1 - t) - \beta\bigr),
+
+    which avoids the overflow of :math:`e^{\beta}` and is exact at :math:`t = 0` (gives 0) and
+    :math:`t = 1` (gives 1). :math:`1 - t` is floored at machine epsilon so that at
+    :math:`t = 1` the discarded :math:`\log(1 - t) = -\infty` term cannot give a NaN gradient;
+    the floor changes the result by at most :math:`\epsilon e^{-\beta}`, below rounding.
+    """
+    eps = torch.finfo(t.dtype).eps
+    one_minus_t = (1 - t).clamp(min=eps)
+    return 1 + torch.logaddexp(torch.log(t), torch.log(one_minus_t) - beta) / beta
+
+
+def decaying_exponential_icdf(rho: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    r"""Inverse of :func:`decaying_exponential_cdf`.
+
+    .. math::
+
+        -\frac{1}{\beta}\log\bigl[1 - \rho(1 - e^{-\beta})\bigr]
+        = -\frac{1}{\beta}\operatorname{logaddexp}\bigl(\mathrm{log1p}(-\rho),\ \log\rho - \beta\bigr),
+
+    exact at both ends and free of the :math:`\mathrm{log1p}(-1)` that the left-hand form hits
+    in float32 at :math:`\rho = 1`, :math:`\beta \gtrsim 17`. :math:`\rho` is floored at the
+    smallest normal number for the same gradient reason as in :func:`rising_exponential_icdf`.
+    """
+    tiny = torch.finfo(rho.dtype).tiny
+    return -torch.logaddexp(torch.log1p(-rho), torch.log(rho.clamp(min=tiny)) - beta) / beta
+
+
+class OverlappingExponential(TemperedSmoothingTransformation):
+    r"""Mixture of two overlapping truncated exponentials on :math:`[0, 1]` (DVAE++ Sec. 3).
+
+    .. math::
+
+        q(\zeta) = (1 - q)\frac{e^{-\beta\zeta}}{Z_\beta} + q\frac{e^{\beta(\zeta - 1)}}{Z_\beta},
+        \qquad Z_\beta = \frac{1 - e^{-\beta}}{\beta}.
+
+    As :math:`\beta \to \infty` it tends to :math:`(1 - q)\delta(\zeta) + q\,\delta(\zeta - 1)`.
+    The posterior logit is :math:`\ell + \beta(2\zeta - 1)`.
+
+    The inverse CDF (DVAE++ Eq. 3) is :math:`\zeta = -\log(x)/\beta` with :math:`x` the
+    positive root of
+
+    .. math::
+
+        (1 - q)\, x^2 + b\, x - q e^{-\beta} = 0, \qquad
+        b = \rho - (1 - q) + e^{-\beta}(q - \rho),
+
+    i.e. the paper's :math:`x^2 + b' x + c'` multiplied by :math:`1 - q` so that nothing is
+    divided by a vanishing :math:`1 - q`. The root is taken in log space by
+    :func:`~pyro_dgm.distributions.smoothing.log_positive_quadratic_root`, which picks between
+    :math:`2c/(b + \sqrt{b^2 + 4ac})` and :math:`(-b + \sqrt{b^2 + 4ac})/(2a)` by the sign of
+    :math:`b` (no cancellation) and never forms :math:`q e^{-\beta}` outside a logarithm
+    (it underflows float32 for :math:`\beta = 100`, :math:`\ell = -30`).
+
+    Example::
+
+        >>> import torch
+        >>> q = OverlappingExponential(torch.tensor(5.0), logits=torch.tensor([-1.0, 2.0]))
+        >>> zeta = q.rsample((3,))
+        >>> zeta.shape
+        torch.Size([3, 2])
+    """
+
+    def _conditional_log_densities(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return decaying_exponential_log_density(zeta, self.beta), rising_exponential_log_density(zeta, self.beta)
+
+    def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return decaying_exponential_cdf(zeta, self.beta), rising_exponential_cdf(zeta, self.beta)
+
+    def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return decaying_exponential_icdf(rho, self.beta), rising_exponential_icdf(rho, self.beta)
+
+    def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
+        beta = self.beta
+        log_a = self._log_prob_zero  # a = 1 - q
+        log_c = self._log_prob_one - beta  # c = q e^{-beta}
+        b = -self._prob_zero_minus(rho) + torch.exp(-beta) * (self._prob_one - rho)
+        log_x = log_positive_quadratic_root(log_a, b, log_c)  # x = e^{-beta zeta}, DVAE++ Eq. 3
+        return (-log_x / beta).clamp(0, 1)  # clamp: rounding only
