@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -236,6 +237,7 @@ COMMANDS = {"train": command_train, "evaluate": command_evaluate, "sample": comm
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("pyro").setLevel(logging.WARNING)  # Pyro logs every max_plate_nesting guess at INFO
     try:
         return COMMANDS[args.command](args)
     except (ConfigurationError, FileNotFoundError, DatasetUnavailableError) as error:

@@ -16,6 +16,8 @@ Estimators: :func:`log_likelihood` (importance-weighted log p(x), chunked), BiHM
 """
 
 from pyro_dgm.infer.bihm import BiHMELBO
+from pyro_dgm.infer.dvae import DVAEELBO
+from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
 from pyro_dgm.infer.importance import (
     ImportanceWeightedObjective,
@@ -31,12 +33,15 @@ from pyro_dgm.infer.partition import (
     estimate_log_partition_squared,
 )
 from pyro_dgm.infer.rws import ReweightedWakeSleep, WakeSleepLosses
+from pyro_dgm.infer.smoothed_latents import smooths
 from pyro_dgm.infer.validation import check_guide_covers_model
 from pyro_dgm.infer.vimco import VIMCO
 
 __all__ = [
     "BiHMELBO",
     "BiHMLogLikelihoodEstimate",
+    "DVAEELBO",
+    "DVAEPlusPlusELBO",
     "ImportanceWeightedObjective",
     "LogLikelihoodEstimate",
     "PartitionEstimate",
@@ -52,4 +57,5 @@ __all__ = [
     "estimate_log_partition_squared",
     "log_likelihood",
     "log_mean_exp",
+    "smooths",
 ]

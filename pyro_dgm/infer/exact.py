@@ -20,20 +20,14 @@ import math
 import torch
 from pyro.poutine.messenger import Messenger
 
+from pyro_dgm.distributions.binary_states import all_binary_configurations
 from pyro_dgm.infer.importance import ImportanceWeightedObjective, WeightedParticles
 
 MAX_ENUMERATED_BITS = 16
 """2^16 configurations times a handful of data points keeps exact sums in memory."""
 
 
-def all_binary_configurations(num_bits: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """All 2^num_bits binary vectors, shape (2^num_bits, num_bits), most significant bit first."""
-    codes = torch.arange(2**num_bits, device=device)
-    shifts = torch.arange(num_bits - 1, -1, -1, device=device)
-    return ((codes.unsqueeze(-1) >> shifts) & 1).to(dtype)
-
-
-class _PresetValues(Messenger):
+class PresetValues(Messenger):
     """Give the named sample sites fixed values, still as latent (unobserved) sites.
 
     Unlike ``poutine.replay`` the message is not marked done, so the enclosing
@@ -89,4 +83,4 @@ def enumerate_latents(
         num_particles=num_configurations, data_plate=data_plate, detach_samples=False
     )
     objective._guess_max_plate_nesting(model, guide, args, kwargs)  # on the unreplayed guide
-    return objective.weighted_particles(model, _PresetValues(values)(guide), *args, **kwargs)
+    return objective.weighted_particles(model, PresetValues(values)(guide), *args, **kwargs)
