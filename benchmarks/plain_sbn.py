@@ -23,13 +23,31 @@ from pyro_dgm.models.sbn_guides import BottomUpGuide
 
 
 def bernoulli_log_prob(logits: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """Sum over the last dim of log Bernoulli(value | logits)."""
+    """Sum over the last dim of log Bernoulli(value | logits), broadcasting as ``Bernoulli.log_prob`` does."""
+    logits, value = torch.broadcast_tensors(logits, value)
     return -F.binary_cross_entropy_with_logits(logits, value, reduction="none").sum(-1)
 
 
-def sample_bernoulli(logits: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Draw like Pyro's Bernoulli site does: ``torch.bernoulli`` of the expanded probabilities."""
-    return torch.bernoulli(torch.sigmoid(logits).expand(shape))
+def sample_bernoulli(logits: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Draw like Pyro's Bernoulli site does: ``torch.bernoulli`` of the expanded probabilities.
+
+    Under ``no_grad``, as ``Bernoulli.sample`` is: ``torch.bernoulli`` is differentiable
+    (with a zero gradient), so outside ``no_grad`` every later layer would backpropagate
+    zeros into the sampler, costing one useless matrix product per layer.
+    """
+    with torch.no_grad():
+        return torch.bernoulli(torch.sigmoid(logits).expand(shape))
+
+
+def draw_unused_subsample(num_data: int, batch_size: int) -> None:
+    """Consume the RNG as ``pyro.plate(num_data, subsample_size=batch_size)`` does on entry.
+
+    Pyro draws ``torch.randperm(num_data)`` for a subsampled plate even when the batch
+    is passed in (the indices go unused); a plain step has no reason to, but the
+    gradient check calls this first so that both paths then draw the same samples.
+    """
+    if num_data > batch_size:
+        torch.randperm(num_data)
 
 
 def sbn_log_weights(
@@ -69,10 +87,16 @@ def bihm_surrogate(log_p: torch.Tensor, log_q: torch.Tensor, scale: float) -> to
     return -scale * (weights * (log_p + log_q)).sum()
 
 
-def rws_wake_surrogate(log_p: torch.Tensor, log_q: torch.Tensor, scale: float) -> torch.Tensor:
-    r"""Wake-θ plus wake-φ: :math:`\sum_k \tilde w_k \nabla[\log p + \log q]`, :math:`\tilde w \propto p/q`."""
+def rws_wake_surrogate(
+    log_p: torch.Tensor, log_q: torch.Tensor, scale: float, insomnia: float = 1.0
+) -> torch.Tensor:
+    r"""Wake-θ plus ``insomnia`` · wake-φ: :math:`\sum_k \tilde w_k \nabla[\log p + \mathrm{insomnia} \log q]`, :math:`\tilde w \propto p/q`.
+
+    ``insomnia=1`` (the default of :class:`~pyro_dgm.infer.rws.ReweightedWakeSleep`)
+    is wake-φ only; below 1 add ``(1 - insomnia)`` · :func:`sleep_surrogate`.
+    """
     weights = torch.softmax(log_p - log_q, dim=0).detach()
-    return -scale * (weights * (log_p + log_q)).sum()
+    return -scale * (weights * (log_p + insomnia * log_q)).sum()
 
 
 def sleep_surrogate(model: SigmoidBeliefNet, guide: BottomUpGuide, num_samples: int, scale: float) -> torch.Tensor:

@@ -9,10 +9,13 @@ wake-sleep, VIMCO, the IW log-likelihood) needs, for each particle
     \log p(x_b, h_{k,b}) \quad\text{and}\quad \log q(h_{k,b} \mid x_b),
 
 i.e. the site log-densities summed over every dimension *except* the particle
-dimension and the data plate. Pyro's :class:`~pyro.infer.RenyiELBO` and
-:class:`~pyro.infer.ReweightedWakeSleep` sum over the data plate too, which forms
-one weight per minibatch instead of one per data point (Pyro issue #2220); that is
-the wrong estimator as soon as a minibatch holds more than one data point.
+dimension and the data plate. Pyro 1.9.2's :class:`~pyro.infer.ReweightedWakeSleep`
+reshapes each site's log-density to ``(num_particles, -1)`` and sums the rest, data
+plate included, which forms one weight per minibatch instead of one per data point
+(Pyro issue #2220): the wrong estimator as soon as a minibatch holds more than one
+data point. (:class:`~pyro.infer.RenyiELBO` keeps plates that every site shares, so
+it does weigh data points separately; its problem for discrete guides is another:
+``alpha=0`` gives non-reparameterised sites no gradient, issue #3289.)
 
 :class:`ImportanceWeightedObjective` is the shared mechanism: it reuses Pyro's
 particle vectorisation (:meth:`pyro.infer.ELBO._get_vectorized_trace`, an outermost
