@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from pyro.infer.util import torch_item
 from pyro.util import warn_if_nan
 
 from pyro_dgm.infer.importance import (
@@ -116,22 +115,9 @@ class BiHMELBO(ImportanceWeightedObjective):
         warn_if_nan(loss, "loss")
         return loss, surrogate_loss
 
-    def loss(self, model: Callable, guide: Callable, *args, **kwargs) -> float:
-        r""":math:`-\sum_b \log \hat{\tilde p}{}^*(x_b)`, scaled by N/B (Eq. 4)."""
-        with torch.no_grad():
-            loss, _ = self._loss_and_surrogate(model, guide, args, kwargs)
-        return torch_item(loss)
-
     def differentiable_loss(
         self, model: Callable, guide: Callable, *args, **kwargs
     ) -> torch.Tensor:
         """The loss as a tensor whose gradient is the BiHM estimator (minus Eq. 6)."""
         loss, surrogate_loss = self._loss_and_surrogate(model, guide, args, kwargs)
         return loss + (surrogate_loss - surrogate_loss.detach())
-
-    def loss_and_grads(self, model: Callable, guide: Callable, *args, **kwargs) -> float:
-        """Backpropagate minus the Eq. 6 gradient into the parameters; return the loss."""
-        loss, surrogate_loss = self._loss_and_surrogate(model, guide, args, kwargs)
-        if surrogate_loss.requires_grad:
-            surrogate_loss.backward()
-        return torch_item(loss)

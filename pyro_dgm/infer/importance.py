@@ -40,6 +40,7 @@ import torch
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import ELBO
 from pyro.infer.enum import get_importance_trace
+from pyro.infer.util import torch_item
 from pyro.poutine import Trace
 
 from pyro_dgm.infer.validation import check_guide_covers_model
@@ -261,6 +262,26 @@ class ImportanceWeightedObjective(ELBO):
         )
         check_guide_covers_model(model_trace, guide_trace)
         return model_trace, guide_trace
+
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+        """The loss as a tensor whose gradient is minus the objective's estimator.
+
+        Each objective defines this one method; :meth:`loss` and :meth:`loss_and_grads`
+        follow from it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no differentiable_loss")
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        """The value of :meth:`differentiable_loss`, computed without a graph."""
+        with torch.no_grad():
+            return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        """Accumulate the estimator into ``.grad`` (as minus a gradient, like Pyro's ELBOs); return the loss."""
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        if loss.requires_grad:
+            loss.backward()
+        return torch_item(loss)
 
     def weighted_particles(self, model, guide, *args, **kwargs) -> WeightedParticles:
         """Run guide then model once, K particles vectorised; reduce per data point."""

@@ -64,7 +64,6 @@ from dataclasses import dataclass
 import pyro
 import torch
 from pyro import poutine
-from pyro.poutine import Trace
 from pyro.poutine.util import prune_subsample_sites
 
 from pyro_dgm.infer.importance import (
@@ -270,14 +269,3 @@ class ReweightedWakeSleep(ImportanceWeightedObjective):
             effective_sample_size=terms.effective_sample_size.mean().item(),
         )
         return wake_theta + (guide_surrogate - guide_surrogate.detach())
-
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        r"""The wake-θ loss :math:`-\frac NB \sum_b \log \frac1K \sum_k w_{k,b}`, no gradients."""
-        with torch.no_grad():
-            return self.differentiable_loss(model, guide, *args, **kwargs).item()
-
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        """Accumulate the RWS update into ``.grad`` (as minus a gradient); return :meth:`loss`."""
-        surrogate = self.differentiable_loss(model, guide, *args, **kwargs)
-        surrogate.backward()
-        return surrogate.item()

@@ -176,14 +176,3 @@ class VIMCO(ImportanceWeightedObjective):
         terms = self.terms(model, guide, *args, **kwargs)
         self.last_effective_sample_size = terms.effective_sample_size.mean().item()
         return terms.scale * terms.surrogate.sum()
-
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        r"""Minus the K-sample bound (1), scaled to the full data set; no gradients."""
-        with torch.no_grad():
-            return self.differentiable_loss(model, guide, *args, **kwargs).item()
-
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        """Accumulate minus the VIMCO gradient (2) into ``.grad``; return :meth:`loss`."""
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        loss.backward()
-        return loss.item()

@@ -1,0 +1,175 @@
+r"""The BiHM Gibbs sampler against the exact p*(x, h) of an enumerable 4-3-2 net.
+
+p*(x, h) = sqrt(p(x,h) q(h|x)) sqrt(p~*(x)) / Z^2 over all 16 x 32 states. Each test
+runs n independent chains and keeps one state per chain, so the kept states are iid;
+their empirical distribution's total variation (TV) from the exact one is then below
+
+    TV_BOUND(p, n) = 1/2 sum_s sqrt(p_s (1 - p_s) / n)  +  sqrt(log(1 / FALSE_ALARM) / (2 n)):
+
+the first term bounds E[TV] (Jensen, per state), the second is McDiarmid's deviation
+(one chain moves TV by at most 1/n). What is left is the chains' distance from
+stationarity, zero when they start from p* itself (the invariance tests).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pytest
+import torch
+
+from pyro_dgm.infer.bihm_gibbs import (
+    GibbsState,
+    initial_state_from_guide,
+    inpaint,
+    run_gibbs,
+    sample_p_star,
+    update_latent_layer,
+)
+from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.models.sbn_guides import BottomUpGuide
+from tests.infer.test_sbn_partition import exact_log_terms, tiny_bihm
+
+FALSE_ALARM = 1e-4
+"""Probability that a correct sampler fails one TV check (McDiarmid)."""
+
+NUM_CHAINS = 20_000
+"""Independent chains, one kept state each."""
+
+NUM_SWEEPS = 8
+"""Burn-in from p: the x-marginal TV reaches its noise floor after about 5 sweeps."""
+
+NUM_CANDIDATES = 4
+NUM_INNER = 4
+
+NUM_PIXELS, NUM_LATENT_BITS = 4, 5
+
+
+def tv_bound(probabilities: torch.Tensor, num_samples: int) -> float:
+    expected = 0.5 * torch.sqrt(probabilities * (1 - probabilities) / num_samples).sum().item()
+    return expected + math.sqrt(math.log(1 / FALSE_ALARM) / (2 * num_samples))
+
+
+def total_variation(samples_codes: torch.Tensor, probabilities: torch.Tensor) -> float:
+    counts = torch.bincount(samples_codes, minlength=probabilities.numel()).to(probabilities.dtype)
+    return 0.5 * (counts / samples_codes.numel() - probabilities).abs().sum().item()
+
+
+def binary_code(bits: torch.Tensor) -> torch.Tensor:
+    """Most-significant-bit-first integer code of the last dim (the enumeration's order)."""
+    weights = 2 ** torch.arange(bits.size(-1) - 1, -1, -1)
+    return (bits.long() * weights).sum(-1)
+
+
+def state_code(x: torch.Tensor, latents: list[torch.Tensor]) -> torch.Tensor:
+    return binary_code(x) * 2**NUM_LATENT_BITS + binary_code(torch.cat(latents, dim=-1))
+
+
+def exact_log_p_star(model, guide) -> torch.Tensor:
+    """log p*(x, h), shape (16, 32): rows x codes, columns h = (h1, h2) codes."""
+    log_p, log_q = exact_log_terms(model, guide)
+    log_root = 0.5 * (log_p + log_q)
+    log_bound = 2 * torch.logsumexp(log_root, dim=1, keepdim=True)  # log p~*(x), Eq. 1
+    return log_root + 0.5 * log_bound - torch.logsumexp(log_bound, dim=0)
+
+
+def decode(codes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    bits = all_binary_configurations(NUM_PIXELS + NUM_LATENT_BITS, dtype=dtype)[codes]
+    return bits[:, :NUM_PIXELS], [bits[:, NUM_PIXELS : NUM_PIXELS + 3], bits[:, NUM_PIXELS + 3 :]]
+
+
+def test_the_checks_can_tell_p_star_from_its_neighbours():
+    """Chains sampling p(x, h), or sqrt(p q) without the sqrt(p~*(x)) factor, would fail the TV checks.
+
+    Their empirical TV from p* would exceed TV(wrong, p*) - TV_BOUND(wrong) (the
+    triangle inequality), which is above TV_BOUND(p*), on the joint and on x alone.
+    """
+    model, guide = tiny_bihm()
+    log_p, log_q = exact_log_terms(model, guide)
+    exact = exact_log_p_star(model, guide).exp()
+    for wrong in (log_p.exp(), torch.softmax(0.5 * (log_p + log_q).flatten(), dim=0).view_as(exact)):
+        for reduce in (torch.flatten, lambda table: table.sum(dim=1)):  # joint, x-marginal
+            distance = 0.5 * (reduce(wrong) - reduce(exact)).abs().sum().item()
+            assert distance > tv_bound(reduce(exact), NUM_CHAINS) + tv_bound(reduce(wrong), NUM_CHAINS)
+
+
+@pytest.mark.parametrize("num_candidates", [1, NUM_CANDIDATES])
+def test_latent_updates_leave_p_star_invariant(num_candidates):
+    """Chains drawn from the exact p*, then h1 and h2 updated: still exactly p* (no burn-in)."""
+    model, guide = tiny_bihm()
+    exact = exact_log_p_star(model, guide).exp().flatten()
+    generator = torch.Generator().manual_seed(7)
+    codes = torch.multinomial(exact, NUM_CHAINS, replacement=True, generator=generator)
+    x, latents = decode(codes, exact.dtype)
+    layers = [x, *latents]
+    with torch.no_grad():
+        for layer in (1, 2):  # odd, then even
+            layers[layer] = update_latent_layer(model, guide, layers, layer, num_candidates)
+    assert not torch.equal(layers[1], latents[0])  # the chains moved
+    assert total_variation(state_code(layers[0], layers[1:]), exact) < tv_bound(exact, NUM_CHAINS)
+
+
+@pytest.mark.slow
+def test_chains_from_p_converge_to_p_star():
+    model, guide = tiny_bihm()
+    exact = exact_log_p_star(model, guide).exp()
+    state = sample_p_star(
+        model, guide, NUM_CHAINS, NUM_SWEEPS, num_candidates=NUM_CANDIDATES, num_inner=NUM_INNER
+    )
+    joint_codes = state_code(state.x, state.latents)
+    assert total_variation(joint_codes, exact.flatten()) < tv_bound(exact.flatten(), NUM_CHAINS)
+    marginal = exact.sum(dim=1)
+    assert total_variation(binary_code(state.x), marginal) < tv_bound(marginal, NUM_CHAINS)
+
+
+@pytest.mark.slow
+def test_inpainting_samples_the_exact_conditional():
+    """Pixels 0 and 2 clamped to (1, 0): (x1, x3, h) ~ p*(x_mis, h | x_obs)."""
+    model, guide = tiny_bihm()
+    observed = torch.tensor([True, False, True, False])
+    clamped = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)  # missing pixels start at 0
+    pixel_codes = all_binary_configurations(NUM_PIXELS, dtype=torch.float64)
+    consistent = (pixel_codes[:, observed] == clamped[observed]).all(dim=1)
+    conditional = exact_log_p_star(model, guide).exp()[consistent]  # rows: x1, x3 in code order
+    conditional = (conditional / conditional.sum()).flatten()
+    state = inpaint(
+        model,
+        guide,
+        clamped.expand(NUM_CHAINS, -1).clone(),
+        observed,
+        NUM_SWEEPS,
+        num_candidates=NUM_CANDIDATES,
+        num_inner=NUM_INNER,
+    )
+    assert torch.equal(state.x[:, observed], clamped[observed].expand(NUM_CHAINS, -1))
+    missing_code = binary_code(state.x[:, ~observed])
+    codes = missing_code * 2**NUM_LATENT_BITS + binary_code(torch.cat(state.latents, dim=-1))
+    assert total_variation(codes, conditional) < tv_bound(conditional, NUM_CHAINS)
+
+
+def test_state_shapes_and_zero_sweeps():
+    model, guide = tiny_bihm()
+    x = torch.zeros(5, NUM_PIXELS, dtype=torch.float64)
+    state = initial_state_from_guide(model, guide, x, num_inner=2)
+    assert [h.shape for h in state.latents] == [(5, 3), (5, 2)] and state.log_sqrt_bound.shape == (5,)
+    assert run_gibbs(model, guide, state, 0) is state
+    moved = run_gibbs(model, guide, state, 2, num_candidates=2, num_inner=2)
+    assert isinstance(moved, GibbsState) and moved.x.shape == x.shape
+
+
+def test_rejects_bad_arguments():
+    model, guide = tiny_bihm()
+    x = torch.zeros(2, NUM_PIXELS, dtype=torch.float64)
+    state = initial_state_from_guide(model, guide, x, num_inner=2)
+    with pytest.raises(ValueError, match="num_candidates"):
+        run_gibbs(model, guide, state, 1, num_candidates=0)
+    with pytest.raises(ValueError, match="num_sweeps"):
+        run_gibbs(model, guide, state, -1)
+    with pytest.raises(ValueError, match="bool"):
+        inpaint(model, guide, x, torch.ones(NUM_PIXELS), 1)
+    with pytest.raises(ValueError, match="broadcast"):
+        inpaint(model, guide, x, torch.ones(3, dtype=torch.bool), 1)
+    with pytest.raises(ValueError, match="layer sizes differ"):
+        sample_p_star(model, BottomUpGuide([4, 3, 3]).double(), 2, 1)
+    pyro.clear_param_store()
