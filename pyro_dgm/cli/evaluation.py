@@ -29,12 +29,13 @@ def evaluate_log_likelihood(
     built: BuiltModel, data: torch.Tensor, num_particles: int, progress: bool = True
 ) -> dict[str, Any]:
     """Mean IW log-likelihood (nats per data point), its standard error, ESS and k-hat summary."""
+    model, guide = built.evaluation_pair()
     estimates, log_weight_blocks = [], []
     blocks = data.split(DATA_BLOCK_SIZE)
     for block in tqdm(blocks, desc=f"log-likelihood (K={num_particles})", disable=not progress, leave=False):
         result = log_likelihood(
-            built.evaluation_model,
-            built.evaluation_guide,
+            model,
+            guide,
             block,
             num_samples=num_particles,
             chunk_size=min(SAMPLE_CHUNK_SIZE, num_particles),

@@ -43,7 +43,8 @@ EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 TRAIN_KEYS = (
-    "model", "guide", "objective", "dataset", "data_root", "layers", "epochs", "batch_size",
+    "model", "guide", "objective", "dataset", "data_root", "layers", "hidden", "rbm_units", "groups",
+    "smoother", "beta", "kl_warmup", "pcd_chains", "pcd_sweeps", "epochs", "batch_size",
     "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles",
 )
 
@@ -80,10 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--objective", default="bihm", help=f"one of: {', '.join(OBJECTIVES)}")
     train.add_argument("--dataset", default="embedded_mnist", help=f"one of: {', '.join(available_datasets())}")
     train.add_argument("--data-root", default=None, help="a folder that already holds the dataset's files")
-    train.add_argument("--layers", type=_positive_int_list, default=[200, 200], help="latent layer sizes, e.g. 200,200")
+    train.add_argument("--layers", type=_positive_int_list, default=[200, 200],
+                       help="binary latent layer sizes, bottom-up (sbn, directed), e.g. 200,200")
+    train.add_argument("--hidden", type=_positive_int_list, default=[],
+                       help="deterministic hidden layer sizes of the DVAE networks (default: linear)")
+    train.add_argument("--rbm-units", type=_positive_int_list, default=[16, 16],
+                       help="n1,n2: the two sides of the RBM prior (dvae_pp, dvae)")
+    train.add_argument("--groups", type=int, default=2, help="groups of the hierarchical posterior over the RBM units")
+    train.add_argument("--smoother", default=None,
+                       help="smoothing transformation (default: the model's): overlapping_exponential, "
+                            "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps")
+    train.add_argument("--beta", type=float, default=None, help="inverse temperature of the smoother")
+    train.add_argument("--kl-warmup", type=float, default=0.3,
+                       help="fraction of training with a linear KL warm-up (DVAE++ Sec. 7.1)")
+    train.add_argument("--pcd-chains", type=int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
+    train.add_argument("--pcd-sweeps", type=int, default=100, help="Gibbs sweeps of those chains per step")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--num-particles", "-k", type=int, default=10, help="K, samples per data point")
+    train.add_argument("--num-particles", "-k", type=int, default=None,
+                       help="K, samples per data point (default 10 for bihm/rws/vimco, 1 otherwise)")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     train.add_argument("--binarization", default="dynamic", choices=("dynamic", "static", "none"))

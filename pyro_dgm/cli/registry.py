@@ -9,15 +9,22 @@ error that names what is allowed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyro.infer
 import torch
 
 from pyro_dgm.infer.bihm import BiHMELBO
+from pyro_dgm.infer.dvae import DVAEELBO
+from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.rws import ReweightedWakeSleep
 from pyro_dgm.infer.vimco import VIMCO
+from pyro_dgm.models.annealing import DVAESchedule
+from pyro_dgm.models.conv_dvae_pp import TABLE3_BASELINES, ConvDVAEPP, table3_config
+from pyro_dgm.models.directed_prior import build_directed_dvae
+from pyro_dgm.models.dvae import build_dvae_pp
+from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
 
@@ -34,21 +41,18 @@ class BuiltModel:
         model, guide: Pyro programs called as ``fn(x, num_data=N, **step_kwargs)``.
         modules: parameter-owning modules by name (checkpointed).
         sample_images: ``n -> (n, D)`` pixel probabilities of n samples from the model.
-        evaluation_model, evaluation_guide: the pair whose importance weights estimate
-            log p(x) (for smoothed models: the binary limit).
+        evaluation_pair: ``() -> (model, guide)`` whose importance weights estimate
+            log p(x) with the *current* parameters (for smoothed models: the binary
+            limit, whose RBM log Z is computed when the pair is made).
         step_kwargs: optional per-step schedule (KL warm-up, β annealing).
-        objective_state: an object with ``state_dict``/``load_state_dict`` that the
-            objective needs (e.g. persistent chains), or ``None``.
     """
 
     model: Callable[..., Any]
     guide: Callable[..., Any]
     modules: dict[str, torch.nn.Module]
     sample_images: Callable[[int], torch.Tensor]
-    evaluation_model: Callable[..., Any]
-    evaluation_guide: Callable[..., Any]
+    evaluation_pair: Callable[[], tuple[Callable[..., Any], Callable[..., Any]]]
     step_kwargs: Callable[[int, int], dict[str, Any]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,28 +86,97 @@ def _build_sbn(config: dict[str, Any], data_dim: int) -> BuiltModel:
         guide=guide,
         modules={"model": model, "guide": guide},
         sample_images=sample_images,
-        evaluation_model=model,
-        evaluation_guide=guide,
+        evaluation_pair=lambda: (model, guide),
+    )
+
+
+def _smoothed_model(model: torch.nn.Module, guide: torch.nn.Module, config: dict[str, Any]) -> BuiltModel:
+    return BuiltModel(
+        model=model,
+        guide=guide,
+        modules={"model": model, "guide": guide},
+        sample_images=lambda num_samples: sample_images(model, num_samples),
+        evaluation_pair=lambda: binary_limit_pair(model, guide),
+        step_kwargs=DVAESchedule(warmup_fraction=config["kl_warmup"]),
+    )
+
+
+def _smoother_options(config: dict[str, Any]) -> dict[str, Any]:
+    options = {"hidden_sizes": config["hidden"], "guide": config["guide"]}
+    if config["beta"] is not None:  # otherwise the model's default inverse temperature
+        options["beta"] = config["beta"]
+    return options
+
+
+def _build_dvae_pp(config: dict[str, Any], data_dim: int, smoother: str) -> BuiltModel:
+    num_units1, num_units2 = config["rbm_units"]
+    model, guide = build_dvae_pp(
+        data_dim, num_units1, num_units2, smoother=config["smoother"] or smoother,
+        num_groups=config["groups"], **_smoother_options(config),
+    )
+    return _smoothed_model(model, guide, config)
+
+
+def _build_directed(config: dict[str, Any], data_dim: int) -> BuiltModel:
+    model, guide = build_directed_dvae(
+        data_dim, config["layers"], elbo="marginal" if config["objective"] == "elbo" else "joint",
+        smoother=config["smoother"] or "overlapping_exponential", **_smoother_options(config),
+    )
+    return _smoothed_model(model, guide, config)
+
+
+def _build_conv_dvae_pp(config: dict[str, Any], data_dim: int) -> BuiltModel:
+    overrides = {} if config["beta"] is None else {"beta": config["beta"]}
+    network_config = table3_config(config["guide"], **overrides)
+    objective = {"trace_elbo": "elbo"}.get(network_config.objective, network_config.objective)
+    if config["objective"] != objective:
+        raise ConfigurationError(
+            f"the '{config['guide']}' configuration of conv_dvae_pp trains with objective '{objective}', "
+            f"not '{config['objective']}'"
+        )
+    network = ConvDVAEPP(network_config)
+    return BuiltModel(
+        model=network.model,
+        guide=network.guide,
+        modules={"network": network},
+        sample_images=lambda num_samples: network.generate(num_samples).flatten(1),
+        # Scored at the training beta: the smoothed model's own likelihood (docs/models/conv_dvae_pp.md).
+        evaluation_pair=lambda: (network.model, network.guide),
     )
 
 
 def _importance_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyro.infer.ELBO]:
     def build(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
-        return cls(num_particles=config["num_particles"])
+        return cls(num_particles=config["num_particles"] or IMPORTANCE_PARTICLES)
+
+    return build
+
+
+def _smoothed_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyro.infer.ELBO]:
+    def build(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
+        num_particles = config["num_particles"] or 1
+        return cls(
+            num_particles=num_particles, vectorize_particles=num_particles > 1,
+            num_chains=config["pcd_chains"], num_sweeps=config["pcd_sweeps"],
+        )
 
     return build
 
 
 def _trace_elbo(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
-    return pyro.infer.TraceGraph_ELBO(
-        num_particles=config["num_particles"], vectorize_particles=True, max_plate_nesting=1
-    )
+    num_particles = config["num_particles"] or 1
+    return pyro.infer.TraceGraph_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
 
+
+IMPORTANCE_PARTICLES = 10
+"""Default K of the importance-weighted objectives (BiHM's and RWS's MNIST setting)."""
 
 OBJECTIVES: dict[str, ObjectiveEntry] = {
     "bihm": ObjectiveEntry("bidirectional Helmholtz machine bound 2 log E_q[sqrt(p/q)]", _importance_objective(BiHMELBO)),
     "rws": ObjectiveEntry("reweighted wake-sleep, per-data-point weights", _importance_objective(ReweightedWakeSleep)),
     "vimco": ObjectiveEntry("K-sample IWAE bound with leave-one-out baselines", _importance_objective(VIMCO)),
+    "dvae_pp": ObjectiveEntry("DVAE++ ELBO with the analytic KL (Eq. 4 / Eq. 6-7), PCD for log Z", _smoothed_objective(DVAEPlusPlusELBO)),
+    "dvae": ObjectiveEntry("Rolfe's DVAE objective and gradient (spike smoothers)", _smoothed_objective(DVAEELBO)),
     "elbo": ObjectiveEntry("Pyro's TraceGraph_ELBO (score function with baselines where needed)", _trace_elbo),
 }
 
@@ -113,6 +186,31 @@ MODELS: dict[str, ModelEntry] = {
         _build_sbn,
         objectives=("bihm", "rws", "vimco", "elbo"),
         guides=tuple(SBN_GUIDES),
+    ),
+    "dvae_pp": ModelEntry(
+        "DVAE++: RBM prior (--rbm-units), overlapping smoothing, hierarchical posterior (--groups)",
+        lambda config, data_dim: _build_dvae_pp(config, data_dim, "overlapping_exponential"),
+        objectives=("dvae_pp", "elbo"),
+        guides=("hierarchical", "factorial"),
+    ),
+    "dvae": ModelEntry(
+        "Rolfe's DVAE: RBM prior with spike-and-exponential smoothing",
+        lambda config, data_dim: _build_dvae_pp(config, data_dim, "spike_and_exponential"),
+        objectives=("dvae", "elbo"),
+        guides=("hierarchical", "factorial"),
+    ),
+    "conv_dvae_pp": ModelEntry(
+        "convolutional DVAE++ (Sec. 6): RBM global latents, conv local latents, multi-scale decoder; "
+        "--guide picks the Table 3 configuration",
+        _build_conv_dvae_pp,
+        objectives=("dvae_pp", "dvae", "elbo"),
+        guides=("dvae_pp", *(name for name in TABLE3_BASELINES if name != "dvae_pp")),
+    ),
+    "directed": ModelEntry(
+        "factorial directed prior over binary layers (--layers); dvae_pp = joint ELBO, elbo = marginal ELBO",
+        _build_directed,
+        objectives=("dvae_pp", "elbo"),
+        guides=("hierarchical", "factorial"),
     ),
 }
 

@@ -9,11 +9,13 @@
   :class:`OverlappingLogistic`, :class:`SpikeAndExponential` (DVAE Eq. 9),
   :class:`SpikeAndSlab` (DVAE App. D.2), :class:`MixtureOfRamps` (DVAE Eq. 20), and
   :class:`BinaryLimit` (ζ = z, for evaluation).
+- :class:`DiscretizedLogisticMixture`: the colour-image likelihood of convolutional DVAE++.
 
 See ``docs/distributions/``.
 """
 
 from pyro_dgm.distributions.binary_limit import BinaryLimit
+from pyro_dgm.distributions.discretized_logistic import DiscretizedLogisticMixture
 from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
 from pyro_dgm.distributions.mixture_of_ramps import MixtureOfRamps
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
@@ -30,6 +32,7 @@ from pyro_dgm.distributions.spike_and_slab import SpikeAndSlab
 
 __all__ = [
     "BinaryLimit",
+    "DiscretizedLogisticMixture",
     "MixtureOfRamps",
     "OverlappingExponential",
     "OverlappingLogistic",

@@ -364,6 +364,25 @@ class DVAEPlusPlusELBO(Trace_ELBO):
             self.chains[name] = chains
         return chains.to(device=rbm.bias1.device, dtype=rbm.bias1.dtype)
 
+    def state_dict(self) -> dict[str, dict]:
+        """The persistent chains of every RBM prior site (for checkpoints)."""
+        return {
+            name: {"num_units1": chains.num_units1, "num_units2": chains.num_units2, "chains": chains.chains.clone()}
+            for name, chains in self.chains.items()
+        }
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        """Restore chains saved by :meth:`state_dict` (they continue exactly where they were)."""
+        self.chains = {}
+        for name, saved in state.items():
+            states = saved["chains"]
+            chains = PersistentChains(
+                states.size(0), saved["num_units1"], saved["num_units2"], states.shape[1:-1],
+                dtype=states.dtype, device=states.device,
+            )
+            chains.chains.copy_(states)
+            self.chains[name] = chains
+
     def _warn_omitted(self, name: str, rbm: RBM) -> None:
         if (name, "omitted") in self._warned:
             return
