@@ -4,7 +4,9 @@ No Pyro here: the same sigmoid belief net and bottom-up guide (the *same* module
 so the same weights), the same K-particle sampling and the same surrogate losses
 whose gradients are the estimators of :mod:`pyro_dgm.infer`. With equal RNG seeds
 both paths draw the same samples, so their gradients agree to rounding — which
-:func:`benchmarks.speed` checks before it times anything.
+:func:`benchmarks.speed.check_same_gradient` asserts before anything is timed.
+
+``scale`` is the subsample scale N/B that pyro_dgm multiplies the summed loss by.
 
 For a minibatch :math:`x_{1..B}` and particles :math:`h_{k,b} \sim q(h \mid x_b)`,
 ``log_p[k, b]`` is :math:`\log p(x_b, h_{k,b})` and ``log_q[k, b]`` is
@@ -37,17 +39,6 @@ def sample_bernoulli(logits: torch.Tensor, shape: tuple[int, ...]) -> torch.Tens
     """
     with torch.no_grad():
         return torch.bernoulli(torch.sigmoid(logits).expand(shape))
-
-
-def draw_unused_subsample(num_data: int, batch_size: int) -> None:
-    """Consume the RNG as ``pyro.plate(num_data, subsample_size=batch_size)`` does on entry.
-
-    Pyro draws ``torch.randperm(num_data)`` for a subsampled plate even when the batch
-    is passed in (the indices go unused); a plain step has no reason to, but the
-    gradient check calls this first so that both paths then draw the same samples.
-    """
-    if num_data > batch_size:
-        torch.randperm(num_data)
 
 
 def sbn_log_weights(

@@ -27,6 +27,7 @@ from pyro_dgm.distributions.smoothing import (
     SpikeSmoothingTransformation,
     TemperedSmoothingTransformation,
 )
+from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.distributions.spike_and_slab import SpikeAndSlab
 
@@ -47,4 +48,5 @@ __all__ = [
     "block_gibbs",
     "exact_log_partition",
     "log_partition_surrogate",
+    "smooths",
 ]

@@ -415,6 +415,8 @@ class RBM(TorchDistribution):
         _check_parameters(bias1, bias2, weight)
         self.bias1, self.bias2, self.weight = _broadcast_parameters(bias1, bias2, weight)
         batch_shape = self.bias1.shape[:-1]
+        self.log_partition_supplied = log_partition is not None
+        self._unexpanded: RBM | None = None  # set by expand(): log Z is computed on it, once
         if log_partition is not None:
             log_partition = torch.as_tensor(log_partition, dtype=bias1.dtype, device=bias1.device)
             try:
@@ -460,8 +462,12 @@ class RBM(TorchDistribution):
         new.bias1 = self.bias1.expand(batch_shape + self.bias1.shape[-1:])
         new.bias2 = self.bias2.expand(batch_shape + self.bias2.shape[-1:])
         new.weight = self.weight.expand(batch_shape + self.weight.shape[-2:])
+        new.log_partition_supplied = self.log_partition_supplied
+        new._unexpanded = None
         if "log_partition" in self.__dict__:  # supplied, or already computed
             new.log_partition = self.log_partition.expand(batch_shape)
+        else:  # Pyro's plates expand to (particles, data): enumerate the parent's states once
+            new._unexpanded = self if self._unexpanded is None else self._unexpanded
         super(RBM, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -534,6 +540,8 @@ class RBM(TorchDistribution):
                 f"{MAX_ENUMERATED_UNITS}. Pass an estimate as RBM(..., log_partition=...) "
                 "(e.g. from AIS)"
             )
+        if self._unexpanded is not None:
+            return self._unexpanded.log_partition.expand(self.batch_shape)
         return exact_log_partition(self.bias1, self.bias2, self.weight)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ from pyro_dgm.infer.partition import (
     estimate_log_partition_squared,
 )
 from pyro_dgm.infer.rws import ReweightedWakeSleep, WakeSleepLosses
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.infer.validation import check_guide_covers_model
 from pyro_dgm.infer.vimco import VIMCO
 

@@ -329,7 +329,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         :attr:`num_sweeps` sweeps and the gradient is their Monte Carlo estimate;
         otherwise the value alone is returned (differentiable when exact).
         """
-        supplied = "log_partition" in rbm.__dict__
+        supplied = rbm.log_partition_supplied
         source = "supplied" if supplied else "exact" if rbm.is_enumerable else "omitted"
         self.log_partition_source[name] = source
         if self.log_partition_gradient == "exact":

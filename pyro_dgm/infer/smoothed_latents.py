@@ -45,7 +45,7 @@ group (``"z1"``, then ``"z2"`` conditioned on ``zeta1``), each smoothed by one s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -57,28 +57,10 @@ from torch.distributions import Distribution
 
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.smoothing import SmoothingConditional, SmoothingTransformation
-
-SMOOTHS = "smooths"
-"""Key of a model site's ``infer`` dict: the name of the binary site it smooths."""
-
-UNITS = "units"
-"""Key of a model site's ``infer`` dict: which units (last dim) of that site; all if absent."""
+from pyro_dgm.distributions.smoothing_marks import SMOOTHS, UNITS, Units
 
 SUPPORTED_PRIORS = (RBM, Bernoulli)
 """Binary priors whose KL to a smoothed hierarchical posterior has a closed form."""
-
-Units = slice | Sequence[int] | torch.Tensor | None
-
-
-def smooths(site: str, units: Units = None) -> dict:
-    """The ``infer`` dict that marks a model site as :math:`\\zeta \\sim r(\\zeta \\mid z[..., units])`.
-
-    :param site: name of the binary prior site whose units this site smooths.
-    :param units: which units of that site (a slice or indices into its last
-        dimension); ``None``: all of them.
-    """
-    return {SMOOTHS: site, UNITS: units}
-
 
 class _RecordMarks(Messenger):
     """Remember the smoothing marks of the model's sites before ``replay`` replaces ``infer``."""

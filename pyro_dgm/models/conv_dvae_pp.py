@@ -76,7 +76,7 @@ from pyro_dgm.distributions.overlapping_exponential import OverlappingExponentia
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.smoothing import SmoothingTransformation
 from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.models.conv_decoder import Likelihood, MultiScaleDecoder, PixelPyramid, grid_side, scale_sides
 from pyro_dgm.models.conv_dvae_pp_guides import GlobalPosteriorHeads, GlobalToMap, ImageFeatures, LocalConditionals
 from pyro_dgm.models.sbn import data_plate, register_module

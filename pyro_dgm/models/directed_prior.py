@@ -36,7 +36,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.models.dvae_base import SmoothedVAE
 from pyro_dgm.models.dvae_guides import build_guide
 from pyro_dgm.models.dvae_layout import GroupSpec, LatentLayout, broadcast_cat, check_sizes, smoothed_site_name

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from pyro_dgm.distributions import RBM
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.models.dvae_base import SmoothedVAE, binary_limit_pair, sample_images
 from pyro_dgm.models.dvae_guides import build_guide
 from pyro_dgm.models.dvae_layout import GroupSpec, LatentLayout, check_sizes, smoothed_site_name

@@ -98,8 +98,9 @@ def data_plate(batch_size: int, num_data: int | None, device: torch.device) -> p
     Given ``num_data`` :math:`N \ge B` (the size of the full data set of which the
     batch is a minibatch), Pyro scales every log-density inside the plate by
     :math:`N / B`, so losses estimate the full-data objective; ``None`` means the
-    batch *is* the data set (scale 1). The random indices Pyro draws for the
-    subsample are not used: the batch is passed in.
+    batch *is* the data set (scale 1). The batch is passed in, so the plate is given
+    the indices ``0..B-1`` instead of drawing a random subsample of ``range(N)``
+    (a ``randperm(N)`` per call that nothing would use).
     """
     size = batch_size if num_data is None else num_data
     if isinstance(size, bool) or not isinstance(size, int) or size < batch_size:
@@ -108,7 +109,7 @@ def data_plate(batch_size: int, num_data: int | None, device: torch.device) -> p
             f"points the batch is drawn from), got {num_data!r}"
         )
     return pyro.plate(
-        DATA_PLATE_NAME, size, subsample_size=batch_size, dim=DATA_PLATE_DIM, device=device
+        DATA_PLATE_NAME, size, subsample=torch.arange(batch_size, device=device), dim=DATA_PLATE_DIM
     )
 
 

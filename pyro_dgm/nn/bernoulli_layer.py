@@ -72,7 +72,7 @@ def weight_l1_norm(module: nn.Module) -> torch.Tensor:
     return torch.stack(norms).sum()
 
 
-def _mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
+def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
     """Affine maps between consecutive ``sizes``, ``activation`` between them, SBN init."""
     modules: list[nn.Module] = []
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -82,7 +82,8 @@ def _mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*modules)
 
 
-def _check_sizes(name: str, sizes: Sequence[int]) -> None:
+def check_sizes(name: str, sizes: Sequence[int]) -> None:
+    """Raise ``ValueError`` naming ``name`` unless every entry of ``sizes`` is a positive int."""
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"{name} must hold positive ints, got {list(sizes)!r}")
@@ -115,10 +116,10 @@ class BernoulliLayer(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
     ) -> None:
         super().__init__()
-        _check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
+        check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
         self.in_features = in_features
         self.out_features = out_features
-        self.net = _mlp((in_features, *hidden_sizes, out_features), activation)
+        self.net = mlp((in_features, *hidden_sizes, out_features), activation)
 
     def logits(self, context: torch.Tensor) -> torch.Tensor:
         """Logits :math:`a(c)`, shape ``context.shape[:-1] + (out_features,)``."""
@@ -148,7 +149,7 @@ class FactorialBernoulli(nn.Module):
 
     def __init__(self, features: int, bias: float = BIHM_BIAS_INIT) -> None:
         super().__init__()
-        _check_sizes("features", (features,))
+        check_sizes("features", (features,))
         self.features = features
         self.bias = nn.Parameter(torch.full((features,), bias))
 

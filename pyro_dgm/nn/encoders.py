@@ -23,7 +23,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyro_dgm.nn.bernoulli_layer import _check_sizes, _mlp
+from pyro_dgm.nn.bernoulli_layer import check_sizes, mlp
 
 INITIAL_LOG_SCALE = 0.0
 r"""Bias of the log-standard-deviation head: :math:`\sigma = 1` at initialisation, as the
@@ -53,10 +53,10 @@ class NormalLayer(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
     ) -> None:
         super().__init__()
-        _check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
+        check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
         self.in_features = in_features
         self.out_features = out_features
-        self.net = _mlp((in_features, *hidden_sizes, 2 * out_features), activation)
+        self.net = mlp((in_features, *hidden_sizes, 2 * out_features), activation)
         with torch.no_grad():
             self.net[-1].bias.zero_()
             self.net[-1].bias[out_features:].fill_(INITIAL_LOG_SCALE)

@@ -31,7 +31,7 @@ from pyro_dgm.infer.smoothed_exact import (
     smoothed_grid,
     unit_cube_grid,
 )
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 from tests.infer.test_dvae_pp import (
     BETA,
     PARTICLES_PER_REPEAT,

@@ -37,7 +37,7 @@ from pyro_dgm.infer.smoothed_exact import (
     integrate_latents,
     smoothed_grid,
 )
-from pyro_dgm.infer.smoothed_latents import smooths
+from pyro_dgm.distributions.smoothing_marks import smooths
 
 NUM_STANDARD_ERRORS = 4.0
 """|mean - exact| < 4 SE: a false alarm per compared number has probability 6e-5."""

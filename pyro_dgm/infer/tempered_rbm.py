@@ -1,0 +1,197 @@
+r"""The geometric path of RBMs that AIS and parallel tempering walk along.
+
+Both estimators of :math:`\log Z` for a large RBM (:mod:`pyro_dgm.infer.ais`,
+:mod:`pyro_dgm.infer.parallel_tempering`) move from an exactly normalisable *base*
+:math:`p_0` to the target RBM :math:`p_1` through the geometric path
+
+.. math::
+
+    f_\beta(z) = f_0(z)^{1-\beta} f_1(z)^{\beta}, \qquad
+    f_1(z) = e^{-E(z)}, \quad E(z) = -a_1^\top z_1 - a_2^\top z_2 - z_1^\top W z_2 ,
+
+with a factorial base :math:`f_0(z) = e^{b_1^\top z_1 + b_2^\top z_2}`. Every
+intermediate is again an RBM, with biases :math:`c_\beta = b + \beta (a - b)` and
+couplings :math:`\beta W`, so
+
+* the base's :math:`\log Z_0 = \sum_i \operatorname{softplus}(b_{1i})
+  + \sum_j \operatorname{softplus}(b_{2j})` is exact                      (Eq. B1)
+* block Gibbs at :math:`\beta` needs only :math:`\beta`-scaled fields        (Eq. B2)
+* the second block sums out analytically (Salakhutdinov & Murray, 2008, Sec. 4.1):
+
+.. math::
+
+    \log f_\beta(z_1) = \log \sum_{z_2} f_\beta(z_1, z_2)
+        = c_{1,\beta}^\top z_1 + \sum_j \operatorname{softplus}\bigl(
+          b_{2j} + \beta\,(a_2 - b_2 + W^\top z_1)_j\bigr) .                    \quad (B3)
+
+The chains therefore live on :math:`z_1` only; :math:`z_2` is drawn afresh inside
+each Gibbs sweep. The path relabels the blocks so that :math:`z_1` is the *smaller*
+one: :math:`\log Z` is symmetric in the labels, and summing out the larger block
+integrates more of the state analytically. The coupling :math:`u = W^\top z_1` is computed once per state and
+reused for every :math:`\beta` at which (B3) or (B2) is evaluated, which is what lets
+parallel tempering evaluate all its temperatures in one tensor operation. (Building
+one :class:`~pyro_dgm.distributions.rbm.RBM` per temperature and calling
+:func:`~pyro_dgm.distributions.gibbs.block_gibbs` would materialise :math:`\beta W`
+for each temperature and each chain in a broadcast matmul.)
+
+Two bases (``base=``):
+
+``"biases"``
+    :math:`b = a`: the target with its couplings switched off. Only :math:`W` is
+    annealed, and the base already has the target's bias-driven marginals, so
+    fewer intermediate distributions are needed when the biases are large.
+``"uniform"``
+    :math:`b = 0`: :math:`f_\beta = f_1^\beta`, the tempered family :math:`p^\beta`
+    of DVAE (Rolfe, 2017, App. H.1); :math:`\log Z_0 = (n_1 + n_2) \log 2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from pyro_dgm.distributions.rbm import RBM
+
+BASES = ("biases", "uniform")
+"""The factorial base distributions a path can start from (see the module docstring)."""
+
+
+def check_schedule(betas: torch.Tensor, name: str = "betas") -> None:
+    r"""Raise ``ValueError`` unless ``betas`` is a 1-D, non-decreasing path from 0 to 1."""
+    if not isinstance(betas, torch.Tensor) or betas.dim() != 1 or betas.numel() < 2:
+        raise ValueError(f"{name} must be a 1-D tensor with at least 2 entries")
+    if not torch.isfinite(betas).all():
+        raise ValueError(f"{name} must be finite")
+    if betas[0] != 0 or betas[-1] != 1:
+        raise ValueError(
+            f"{name} must start at 0 and end at 1, got {betas[0].item()} ... {betas[-1].item()}"
+        )
+    if (betas[1:] < betas[:-1]).any():
+        raise ValueError(f"{name} must be non-decreasing")
+
+
+def linear_schedule(num_temperatures: int, *, like: torch.Tensor | None = None) -> torch.Tensor:
+    r""":math:`\beta_k = k / (K - 1)`, :math:`k = 0, \dots, K-1`, in the dtype/device of ``like``."""
+    if isinstance(num_temperatures, bool) or not isinstance(num_temperatures, int):
+        raise ValueError(f"num_temperatures must be an int, got {num_temperatures!r}")
+    if num_temperatures < 2:
+        raise ValueError(f"num_temperatures must be at least 2, got {num_temperatures}")
+    dtype = like.dtype if like is not None else torch.get_default_dtype()
+    device = like.device if like is not None else None
+    return torch.linspace(0.0, 1.0, num_temperatures, dtype=dtype, device=device)
+
+
+def _vector_times_matrix(vectors: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    r""":math:`v^\top M` for vectors (*sample, *batch, n) and matrices (*batch, n, m).
+
+    One matmul when the matrices are shared across the batch (the usual case, also
+    when the batch comes from ``expand``); otherwise one ``bmm`` with the sample
+    dimensions folded into rows, so :math:`M` is never copied per sample.
+    """
+    batch_ndim = matrix.dim() - 2
+    batch_dims = zip(matrix.shape[:batch_ndim], matrix.stride()[:batch_ndim])
+    if all(size == 1 or stride == 0 for size, stride in batch_dims):
+        return vectors @ matrix[(0,) * batch_ndim]
+    batch_shape = matrix.shape[:-2]
+    sample_shape = vectors.shape[: vectors.dim() - batch_ndim - 1]
+    rows = vectors.reshape(-1, batch_shape.numel(), vectors.size(-1)).transpose(0, 1)
+    products = torch.bmm(rows, matrix.reshape(-1, *matrix.shape[-2:]))  # (batch, rows, m)
+    return products.transpose(0, 1).reshape(*sample_shape, *batch_shape, matrix.size(-1))
+
+
+def _bernoulli(logits: torch.Tensor) -> torch.Tensor:
+    """Independent Bernoulli(sigmoid(logits)) draws in the logits' dtype.
+
+    By comparing uniforms with the probabilities: 2.5x faster than ``torch.bernoulli``
+    on CPU (measured on 1024 x 64 draws), which dominated the run time of both estimators.
+    """
+    probs = torch.sigmoid(logits)
+    return (torch.rand_like(probs) < probs).to(probs.dtype)
+
+
+def _per_unit(beta: float | torch.Tensor) -> float | torch.Tensor:
+    """A temperature ready to scale a (..., units) field: tensors gain a unit dimension."""
+    return beta.unsqueeze(-1) if isinstance(beta, torch.Tensor) else beta
+
+
+class GeometricRBMPath:
+    r"""The RBMs :math:`f_\beta = f_0^{1-\beta} f_1^\beta` between a factorial base and ``rbm``.
+
+    :param rbm: the target :class:`~pyro_dgm.distributions.rbm.RBM` (any batch shape).
+    :param base: ``"biases"`` or ``"uniform"`` (module docstring).
+
+    ``z1`` below is the smaller block of ``rbm`` (its second block when n2 < n1).
+
+    Inverse temperatures ``beta`` are tensors that broadcast against a state's shape
+    without its unit dimension, so one call can evaluate many temperatures.
+    """
+
+    def __init__(self, rbm: RBM, base: str = "biases") -> None:
+        if not isinstance(rbm, RBM):
+            raise ValueError(f"rbm must be a pyro_dgm RBM, got {type(rbm).__name__}")
+        if base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        self.base = base
+        self.batch_shape = rbm.batch_shape
+        target1, target2, weight = rbm.bias1.detach(), rbm.bias2.detach(), rbm.weight.detach()
+        if rbm.num_units1 > rbm.num_units2:  # keep the smaller block, sum out the larger
+            target1, target2, weight = target2, target1, weight.transpose(-1, -2)
+        self.weight = weight
+        if base == "biases":
+            self.base_bias1, self.base_bias2 = target1, target2
+        else:
+            self.base_bias1, self.base_bias2 = torch.zeros_like(target1), torch.zeros_like(target2)
+        self.bias_change1 = target1 - self.base_bias1  # a1 - b1
+        self.bias_change2 = target2 - self.base_bias2  # a2 - b2
+
+    @property
+    def num_units1(self) -> int:
+        """Units of the block the chains carry (the smaller one)."""
+        return self.base_bias1.size(-1)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.weight.device
+
+    def log_partition_base(self) -> torch.Tensor:
+        r""":math:`\log Z_0`, shape ``batch_shape`` (Eq. B1)."""
+        return F.softplus(self.base_bias1).sum(-1) + F.softplus(self.base_bias2).sum(-1)
+
+    def sample_base(self, sample_shape: Sequence[int]) -> torch.Tensor:
+        r"""Exact draws of :math:`z_1 \sim p_0`, shape (*sample_shape, *batch_shape, n1)."""
+        logits = self.base_bias1.expand(torch.Size(sample_shape) + self.base_bias1.shape)
+        return _bernoulli(logits)
+
+    def coupling(self, z1: torch.Tensor) -> torch.Tensor:
+        r""":math:`u = W^\top z_1`, shape (..., n2): the only matmul a state needs per sweep."""
+        return _vector_times_matrix(z1, self.weight)
+
+    def log_marginal(
+        self, z1: torch.Tensor, coupling: torch.Tensor, beta: float | torch.Tensor
+    ) -> torch.Tensor:
+        r""":math:`\log f_\beta(z_1)`, Eq. (B3), shape ``z1.shape[:-1]`` broadcast with ``beta``."""
+        field2 = self.base_bias2 + _per_unit(beta) * (self.bias_change2 + coupling)
+        linear = (self.base_bias1 * z1).sum(-1) + beta * (self.bias_change1 * z1).sum(-1)
+        return linear + F.softplus(field2).sum(-1)
+
+    def gibbs_sweep(self, coupling: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
+        r"""One block-Gibbs sweep at :math:`\beta` from the state whose coupling is given (Eq. B2).
+
+        .. math::
+
+            z_2 \sim \operatorname{Bern}\bigl(\sigma(b_2 + \beta(a_2 - b_2 + W^\top z_1))\bigr),
+            \qquad
+            z_1' \sim \operatorname{Bern}\bigl(\sigma(b_1 + \beta(a_1 - b_1 + W z_2))\bigr)
+
+        leaves :math:`p_\beta(z_1)` invariant. Returns :math:`z_1'`.
+        """
+        beta = _per_unit(beta)
+        z2 = _bernoulli(self.base_bias2 + beta * (self.bias_change2 + coupling))
+        back = _vector_times_matrix(z2, self.weight.transpose(-1, -2))  # W z2
+        return _bernoulli(self.base_bias1 + beta * (self.bias_change1 + back))

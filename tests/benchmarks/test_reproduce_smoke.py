@@ -1,0 +1,114 @@
+"""Smoke test of ``benchmarks/reproduce.py``: every table at the ``tiny`` budget, and its reports.
+
+The numbers of a tiny run are meaningless (one optimiser step per configuration); what
+is checked is the structure: every configuration of the budget is trained and
+evaluated, every paper value is quoted with its source and the gap is ours − paper,
+the ranking covers every method, and the JSON and Markdown reports state the budget,
+wall time and machine. One CPU thread: on a shared 2-core machine more threads only
+contend (the four tables then take about 3 s after imports).
+"""
+
+import json
+import math
+
+import pytest
+import torch
+
+from benchmarks import paper_values
+from benchmarks.reproduce import TABLE_TITLES, main, ranking, run_table, short_source, to_json, write_report
+from benchmarks.reproduce_configs import BUDGET_TABLE, BUDGETS, TABLES, budget_for
+
+GAP_TOLERANCE = 1e-9
+"""The JSON's gap is recomputed from the same floats: equal up to rounding."""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _expected_configurations(table: str) -> int:
+    budget = budget_for(table, "tiny")
+    if table == "bihm3":
+        return len(budget.methods)
+    if table == "dvaepp1":
+        return len(budget.networks) * len(budget.columns)
+    if table == "dvaepp2":
+        return len(budget.rows) * len(budget.columns)
+    return len(budget.rows)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_tiny_table_report_structure(table, tmp_path):
+    result = run_table(table, "tiny")
+    json_path, markdown_path = write_report(result, tmp_path / f"{table}.json")
+    report = json.loads(json_path.read_text())
+
+    assert report["table"] == table and report["budget_name"] == "tiny"
+    assert report["title"] == TABLE_TITLES[table]
+    assert report["wall_seconds"] > 0
+    assert {"cpu", "cpu_count", "torch_threads", "device", "load_average_start", "load_average_end"} <= set(
+        report["machine"]
+    )
+    assert report["num_train"] == budget_for(table, "tiny").data.train_size
+    assert len(report["rows"]) == _expected_configurations(table)
+    for row in report["rows"]:
+        assert math.isfinite(row["metrics"]["log_p"]) and row["metrics"]["log_p"] < 0
+        assert row["metrics"]["log_p_se"] >= 0
+        assert row["metrics"]["elbo"] <= row["metrics"]["log_p"] + GAP_TOLERANCE  # Jensen, per image
+        assert row["parameters"] > 0 and row["steps"] >= 1
+        for key, paper in row["paper"].items():
+            assert paper["source"] and paper["log_likelihood"] < 0
+            expected_gap = row["metrics"][key] - paper["log_likelihood"]
+            assert abs(row["gap_nats"][key] - expected_gap) < GAP_TOLERANCE
+    ranked = sorted(method for methods in report["ranking"].values() for method in methods)
+    assert ranked == sorted(row["method"] for row in report["rows"])
+
+    markdown = markdown_path.read_text()
+    assert markdown.startswith(f"### {TABLE_TITLES[table]} — budget `tiny`")
+    assert "*Budget:*" in markdown and "*Wall time:*" in markdown and "Ranking at equal budget" in markdown
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 1 + len(report["rows"])
+
+
+def test_every_paper_row_of_a_full_budget_is_configured():
+    """The ``full`` budgets train every row of the papers' tables that pyro_dgm can build."""
+    full = {table: budget_for(table, "full") for table in TABLES}
+    assert {"BiHM", "RWS"} <= set(full["bihm3"].methods)
+    assert set(paper_values.DVAEPP1) == set(full["dvaepp1"].networks)
+    assert {"joint", "marginal"} <= {column.name for column in full["dvaepp1"].columns}
+    assert {f"{layers} {network}" for layers, network in full["dvaepp2"].rows} == set(paper_values.DVAEPP2)
+    configured = {column.name for column in full["dvaepp2"].columns}
+    assert all(set(columns) <= configured for columns in paper_values.DVAEPP2.values())
+    assert set(paper_values.BVAE1) <= {row.label for row in full["bvae1"].rows}
+
+
+def test_ranking_orders_each_group_by_measured_log_likelihood():
+    result = run_table("dvaepp1", "tiny")
+    result.rows[0].metrics["log_p"], result.rows[1].metrics["log_p"] = -1.0, -2.0
+    order = ranking(result.rows)["linear"]
+    assert order.index(result.rows[0].method) < order.index(result.rows[1].method)
+    assert to_json(result)["ranking"]["linear"] == order
+
+
+def test_command_line_writes_both_reports(tmp_path, capsys):
+    output = tmp_path / "bvae.json"
+    assert main(["--table", "bvae1", "--budget", "tiny", "--threads", "1", "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["table"] == "bvae1"
+    assert output.with_suffix(".md").is_file()
+    assert "Ranking at equal budget" in capsys.readouterr().out
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="choose one of"):
+        budget_for("table9", "tiny")
+    with pytest.raises(ValueError, match="choose one of"):
+        budget_for("bihm3", "huge")
+    assert set(BUDGET_TABLE) == set(TABLES) and all(set(BUDGET_TABLE[t]) == set(BUDGETS) for t in TABLES)
+
+
+def test_short_source_keeps_paper_and_table():
+    assert short_source(paper_values.BIHM_TABLE_3) == "BiHM Table 3"
+    assert short_source(paper_values.DVAEPP_TABLE_2) == "DVAE++ Table 2"
