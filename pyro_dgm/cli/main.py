@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -24,10 +25,13 @@ import torch
 from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.cli.distributed import init_from_environment
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
-from pyro_dgm.cli.registry import MODELS, OBJECTIVES, ConfigurationError, build_model, build_objective
+from pyro_dgm.cli.registry import MODELS, OBJECTIVES, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
-from pyro_dgm.diagnostics import save_image_grid
+from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
+from pyro_dgm.infer.bihm_gibbs import inpaint, sample_p_star
+from pyro_dgm.models.sbn import SigmoidBeliefNet
+from pyro_dgm.models.sbn_guides import BottomUpGuide
 from pyro_dgm.data import (
     BinarizedBatches,
     DatasetUnavailableError,
@@ -125,13 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--run-dir", required=True, type=Path)
     sample.add_argument("--num-samples", type=int, default=64)
     sample.add_argument("--output", type=Path, default=None, help="default: <run-dir>/samples.png")
+    sample.add_argument("--gibbs", type=int, default=0, metavar="SWEEPS",
+                        help="sbn with the bottom_up guide: draw from BiHM's p* with this many Gibbs sweeps")
     sample.add_argument("--device", default="auto")
     sample.add_argument("--seed", type=int, default=0)
+
+    inpaint = commands.add_parser("inpaint", help="fill in hidden pixels of test images from BiHM's p* (sbn, bottom_up)")
+    inpaint.add_argument("--run-dir", required=True, type=Path)
+    inpaint.add_argument("--mask", default="bottom_half", choices=tuple(INPAINTING_MASKS))
+    inpaint.add_argument("--num-images", type=int, default=8)
+    inpaint.add_argument("--completions", type=int, default=5, help="independent completions per image")
+    inpaint.add_argument("--sweeps", type=int, default=100, help="Gibbs sweeps (BiHM Fig. 2 uses 100)")
+    inpaint.add_argument("--split", default="test")
+    inpaint.add_argument("--output", type=Path, default=None, help="default: <run-dir>/inpainting.png")
+    inpaint.add_argument("--device", default="auto")
+    inpaint.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def _load_split(config: dict[str, Any], split: str, device: torch.device) -> torch.Tensor:
+    choose("dataset", config["dataset"], available_datasets())
     info = dataset_info(config["dataset"])
+    choose(f"split of dataset '{config['dataset']}'", split, tuple(info.split_sizes))
     if len(info.example_shape) != 1:
         raise ConfigurationError(
             f"dataset '{config['dataset']}' holds images of shape {info.example_shape}; "
@@ -235,20 +254,66 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bihm_pair(config: dict[str, Any], built: Any, option: str) -> tuple[SigmoidBeliefNet, BottomUpGuide]:
+    """The SBN and bottom-up guide that BiHM's p* Gibbs sampler works on, or a one-line error."""
+    model, guide = built.modules.get("model"), built.modules.get("guide")
+    if not isinstance(model, SigmoidBeliefNet) or not isinstance(guide, BottomUpGuide):
+        raise ConfigurationError(
+            f"{option} samples BiHM's p* and needs --model sbn with --guide bottom_up; "
+            f"this run has model '{config['model']}' with guide '{config['guide']}'"
+        )
+    return model, guide
+
+
 def command_sample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
-    _, built = _restore_model(run, device)
+    config, built = _restore_model(run, device)
     pyro.set_rng_seed(args.seed)
-    with torch.no_grad():
-        images = built.sample_images(args.num_samples)
+    if args.gibbs > 0:
+        model, guide = _bihm_pair(config, built, "--gibbs")
+        images = sample_p_star(model, guide, num_chains=args.num_samples, num_sweeps=args.gibbs).x
+        kind = f"p* samples ({args.gibbs} Gibbs sweeps)"
+    else:
+        with torch.no_grad():
+            images = built.sample_images(args.num_samples)
+        kind = "samples"
     output = args.output or run.path / "samples.png"
     save_image_grid(images.cpu(), output)
-    print(f"wrote {args.num_samples} samples to {output}")
+    print(f"wrote {args.num_samples} {kind} to {output}")
     return 0
 
 
-COMMANDS = {"train": command_train, "evaluate": command_evaluate, "sample": command_sample}
+INPAINTING_MASKS = {
+    "bottom_half": lambda side: torch.arange(side).unsqueeze(-1).expand(side, side) < side // 2,
+    "top_half": lambda side: torch.arange(side).unsqueeze(-1).expand(side, side) >= side // 2,
+    "left_half": lambda side: torch.arange(side).expand(side, side) >= side // 2,
+    "right_half": lambda side: torch.arange(side).expand(side, side) < side // 2,
+}
+"""Named masks for square images: True where a pixel stays observed (the name says what is hidden)."""
+
+
+def command_inpaint(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    run = RunDirectory(args.run_dir)
+    config, built = _restore_model(run, device)
+    model, guide = _bihm_pair(config, built, "inpaint")
+    data = _load_binary_split(config, args.split, device, args.seed)[: args.num_images]
+    side = math.isqrt(data.size(-1))
+    if side * side != data.size(-1):
+        raise ConfigurationError(f"inpaint needs square images; dataset '{config['dataset']}' has D={data.size(-1)}")
+    observed = INPAINTING_MASKS[args.mask](side).flatten().to(device)
+    pyro.set_rng_seed(args.seed)
+    starts = (data * observed).repeat_interleave(args.completions, dim=0)  # hidden pixels start at 0
+    state = inpaint(model, guide, starts, observed, num_sweeps=args.sweeps)
+    completions = state.x.reshape(data.size(0), args.completions, -1)
+    output = args.output or run.path / "inpainting.png"
+    save_inpainting_grid(data.cpu(), observed.cpu(), completions.cpu(), output)
+    print(f"wrote {data.size(0)} images x {args.completions} completions ({args.sweeps} sweeps) to {output}")
+    return 0
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "sample": command_sample, "inpaint": command_inpaint}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

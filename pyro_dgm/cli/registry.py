@@ -215,16 +215,17 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
-def _choose(kind: str, name: str, allowed: dict[str, Any] | tuple[str, ...]) -> None:
+def choose(kind: str, name: str, allowed: dict[str, Any] | tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`ConfigurationError` listing ``allowed`` unless ``name`` is one of them."""
     if name not in allowed:
         raise ConfigurationError(f"unknown {kind} '{name}'; choose one of: {', '.join(allowed)}")
 
 
 def build_model(config: dict[str, Any], data_dim: int) -> BuiltModel:
     """Validate the model/guide/objective names of ``config`` and build the model."""
-    _choose("model", config["model"], MODELS)
+    choose("model", config["model"], MODELS)
     entry = MODELS[config["model"]]
-    _choose("objective", config["objective"], OBJECTIVES)
+    choose("objective", config["objective"], OBJECTIVES)
     if config["objective"] not in entry.objectives:
         raise ConfigurationError(
             f"model '{config['model']}' cannot be trained with objective '{config['objective']}'; "
@@ -232,7 +233,7 @@ def build_model(config: dict[str, Any], data_dim: int) -> BuiltModel:
         )
     if config.get("guide") is None:
         config["guide"] = entry.guides[0]
-    _choose(f"guide for model '{config['model']}'", config["guide"], entry.guides)
+    choose(f"guide for model '{config['model']}'", config["guide"], entry.guides)
     return entry.build(config, data_dim)
 
 
