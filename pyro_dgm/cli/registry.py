@@ -12,10 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+
 import pyro.infer
 import torch
 
+from pyro_dgm.distributions import RBM
 from pyro_dgm.infer.bihm import BiHMELBO
+from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.rws import ReweightedWakeSleep
@@ -27,6 +31,9 @@ from pyro_dgm.models.dvae import build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
+
+
+LOGGER = logging.getLogger("pyro_dgm.cli")
 
 
 class ConfigurationError(ValueError):
@@ -90,13 +97,28 @@ def _build_sbn(config: dict[str, Any], data_dim: int) -> BuiltModel:
     )
 
 
+def _binary_limit_evaluation(model: torch.nn.Module, guide: torch.nn.Module) -> tuple[Callable, Callable]:
+    """The binary-limit pair; an RBM too large to enumerate gets its log Z from AIS (logged with its SE)."""
+    prior = getattr(model, "prior", None)
+    rbm = prior() if callable(prior) else None
+    if not isinstance(rbm, RBM) or rbm.is_enumerable:
+        return binary_limit_pair(model, guide)
+    with torch.no_grad():
+        estimate = estimate_log_partition(rbm, method="ais")
+    LOGGER.warning(
+        "RBM prior of %d + %d units: log Z = %.4f ± %.4f from AIS (every log-likelihood shares this error)",
+        rbm.num_units1, rbm.num_units2, estimate.value.item(), estimate.standard_error.item(),
+    )
+    return binary_limit_pair(model, guide, log_partition=estimate.value)
+
+
 def _smoothed_model(model: torch.nn.Module, guide: torch.nn.Module, config: dict[str, Any]) -> BuiltModel:
     return BuiltModel(
         model=model,
         guide=guide,
         modules={"model": model, "guide": guide},
         sample_images=lambda num_samples: sample_images(model, num_samples),
-        evaluation_pair=lambda: binary_limit_pair(model, guide),
+        evaluation_pair=lambda: _binary_limit_evaluation(model, guide),
         step_kwargs=DVAESchedule(warmup_fraction=config["kl_warmup"]),
     )
 

@@ -12,9 +12,12 @@ Objectives, one per module, all usable as ``SVI(model, guide, optim, loss=...)``
 
 Estimators: :func:`log_likelihood` (importance-weighted log p(x), chunked), BiHM's
 :func:`estimate_log_partition_squared` (Eq. 7) and :func:`bihm_log_likelihood`
-(log p*(x)). Ground truth for tests: :func:`enumerate_latents`. See ``docs/objectives/``.
+(log p*(x)), RBM log Z by :func:`annealed_importance_sampling` and :func:`parallel_tempering`
+(:func:`estimate_log_partition` picks exact when enumerable). Ground truth for tests:
+:func:`enumerate_latents`. See ``docs/objectives.md``.
 """
 
+from pyro_dgm.infer.ais import AISEstimate, annealed_importance_sampling
 from pyro_dgm.infer.bihm import BiHMELBO
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
@@ -32,30 +35,38 @@ from pyro_dgm.infer.partition import (
     bihm_log_likelihood,
     estimate_log_partition_squared,
 )
+from pyro_dgm.infer.parallel_tempering import ParallelTemperingEstimate, parallel_tempering
+from pyro_dgm.infer.rbm_partition import LogPartitionEstimate, estimate_log_partition
 from pyro_dgm.infer.rws import ReweightedWakeSleep, WakeSleepLosses
 from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.infer.validation import check_guide_covers_model
 from pyro_dgm.infer.vimco import VIMCO
 
 __all__ = [
+    "AISEstimate",
     "BiHMELBO",
     "BiHMLogLikelihoodEstimate",
     "DVAEELBO",
     "DVAEPlusPlusELBO",
     "ImportanceWeightedObjective",
     "LogLikelihoodEstimate",
+    "LogPartitionEstimate",
+    "ParallelTemperingEstimate",
     "PartitionEstimate",
     "ReweightedWakeSleep",
     "VIMCO",
     "WakeSleepLosses",
     "WeightedParticles",
     "all_binary_configurations",
+    "annealed_importance_sampling",
     "bihm_log_likelihood",
     "check_guide_covers_model",
     "effective_sample_size",
     "enumerate_latents",
+    "estimate_log_partition",
     "estimate_log_partition_squared",
     "log_likelihood",
     "log_mean_exp",
+    "parallel_tempering",
     "smooths",
 ]

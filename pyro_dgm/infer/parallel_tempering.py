@@ -72,7 +72,7 @@ from dataclasses import dataclass
 import torch
 
 from pyro_dgm.distributions.rbm import RBM
-from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, check_schedule, linear_schedule
+from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, check_int, schedule_from
 
 DEFAULT_NUM_CHAINS = 32
 """Independent ladders: the clusters of Eq. (P4), whose relative error is ~1/sqrt(2C) = 13%."""
@@ -87,7 +87,7 @@ DEFAULT_BURN_IN_FRACTION = 0.5
 """DVAE App. H.1: "a conservative estimate for burn-in (0.5 of total run time)"."""
 
 LADDER_ADAPTATION_POINTS = (0.25, 0.5)
-"""Fractions of the burn-in after which the ladder is re-spaced from the rates since the last one."""
+"""Fractions of the burn-in at which the ladder is re-spaced (from the rates since the last)."""
 
 BISECTION_STEPS = 64
 """Halvings of the bracket of Eq. (P2): the root is located to 2^-64 of max - min Delta."""
@@ -100,7 +100,8 @@ class ParallelTemperingEstimate:
     :ivar log_partition: :math:`\log \hat Z`, Eq. (P3), shape ``rbm.batch_shape``.
     :ivar standard_error: its chain-clustered standard error, Eq. (P4).
     :ivar log_ratios: :math:`\hat\ell_k`, shape (T - 1, *batch_shape).
-    :ivar swap_rates: mean acceptance probabilities of Eq. (P1) after burn-in, (T - 1, *batch_shape).
+    :ivar swap_rates: mean acceptance probabilities of Eq. (P1) after burn-in,
+        shape (T - 1, *batch_shape).
     :ivar communication_barrier: :math:`\Lambda(1) = \sum_k (1 - \text{swap rate}_k)`.
     :ivar betas: the ladder used after burn-in, shape (T,).
     """
@@ -113,14 +114,7 @@ class ParallelTemperingEstimate:
     betas: torch.Tensor
 
 
-def _check_int(value: int, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def bennett_log_ratio(
-    forward: torch.Tensor, backward: torch.Tensor, dim: int = 0
-) -> torch.Tensor:
+def bennett_log_ratio(forward: torch.Tensor, backward: torch.Tensor, dim: int = 0) -> torch.Tensor:
     r"""Bennett's acceptance ratio :math:`\hat\ell = \log (Z_1 / Z_0)`, the root of Eq. (P2).
 
     :param forward: :math:`\Delta(z) = \log f_1(z) - \log f_0(z)` at draws from :math:`p_0`.
@@ -184,7 +178,7 @@ class _Replicas:
         self.coupling = self.path.coupling(self.z1)
 
     def neighbour_log_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
-        r""":math:`\Delta_k` at replica k (draws of :math:`p_k`) and at replica k+1, each (T-1, C, *batch)."""
+        r""":math:`\Delta_k` at replicas k (draws of :math:`p_k`) and k+1, each (T-1, C, *batch)."""
         log_f = self.path.log_marginal(self.z1, self.coupling, self.beta_per_replica)
         log_f_above = self.path.log_marginal(
             self.z1[:-1], self.coupling[:-1], self.beta_per_replica[1:]
@@ -207,17 +201,10 @@ class _Replicas:
             state = getattr(self, name)
             above = torch.cat([state[1:], state[-1:]])
             below = torch.cat([state[:1], state[:-1]])
-            setattr(self, name, torch.where(from_above, above, torch.where(from_below, below, state)))
+            setattr(
+                self, name, torch.where(from_above, above, torch.where(from_below, below, state))
+            )
         return acceptance
-
-
-def _initial_ladder(betas: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(betas, torch.Tensor):
-        check_schedule(betas)
-        if (betas[1:] <= betas[:-1]).any():
-            raise ValueError("betas must be strictly increasing for parallel tempering")
-        return betas.to(dtype=like.dtype, device=like.device)
-    return linear_schedule(betas, like=like)
 
 
 @torch.no_grad()
@@ -244,16 +231,19 @@ def parallel_tempering(
 
     Example::
 
+        torch.manual_seed(0)
         rbm = RBM(0.1 * torch.randn(64), 0.1 * torch.randn(64), 0.1 * torch.randn(64, 64))
         result = parallel_tempering(rbm)
-        result.log_partition, result.standard_error, result.swap_rates
+        result.log_partition, result.standard_error  # ~ 91.458, ~0.002 (as AIS)
+        result.swap_rates                            # ~0.97 on every rung
     """
-    _check_int(num_chains, "num_chains", 2)
-    _check_int(num_steps, "num_steps", 1)
+    check_int(num_chains, "num_chains", 2)
+    check_int(num_steps, "num_steps", 1)
     if not 0 <= burn_in_fraction < 1:
         raise ValueError(f"burn_in_fraction must lie in [0, 1), got {burn_in_fraction!r}")
     path = GeometricRBMPath(rbm, base)
-    replicas = _Replicas(path, _initial_ladder(betas, path.weight), num_chains)
+    ladder = schedule_from(betas, path.weight, strictly_increasing=True)
+    replicas = _Replicas(path, ladder, num_chains)
     num_burn_in = int(burn_in_fraction * num_steps)  # < num_steps: one step at least is kept
     adaptation_steps = {int(f * num_burn_in) for f in LADDER_ADAPTATION_POINTS} - {0}
     adaptation_steps = adaptation_steps if adapt_ladder else set()

@@ -39,7 +39,7 @@ METHODS = ("auto", "exact", "ais", "pt")
 
 @dataclass(frozen=True)
 class LogPartitionEstimate:
-    r""":math:`\log Z` of an RBM (shape ``rbm.batch_shape``), its standard error and the method used."""
+    r""":math:`\log Z` of an RBM, shape ``rbm.batch_shape``; its standard error; the method used."""
 
     value: torch.Tensor
     standard_error: torch.Tensor

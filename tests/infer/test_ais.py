@@ -102,11 +102,15 @@ def test_uncoupled_rbm_is_exact_with_the_biases_base():
         torch.randn(40, dtype=torch.float64),
         torch.zeros(10, 40, dtype=torch.float64),
     )
-    result = annealed_importance_sampling(rbm, num_chains=16, betas=10, return_log_weights=True)
+    result = annealed_importance_sampling(
+        rbm, num_chains=16, betas=10, base="biases", return_log_weights=True
+    )
     assert (result.log_weights == 0).all()
     torch.testing.assert_close(result.log_partition, exact(rbm))
     assert result.standard_error < ROUNDING_TOLERANCE
-    torch.testing.assert_close(result.effective_sample_size, torch.tensor(16.0, dtype=torch.float64))
+    torch.testing.assert_close(
+        result.effective_sample_size, torch.tensor(16.0, dtype=torch.float64)
+    )
 
 
 def test_batched_rbms_each_agree_with_exact():
@@ -114,7 +118,9 @@ def test_batched_rbms_each_agree_with_exact():
     result = annealed_importance_sampling(rbm, num_chains=256, betas=100)
     assert result.log_partition.shape == (3,)
     assert (result.standard_error < MAX_STANDARD_ERROR).all()
-    assert ((result.log_partition - exact(rbm)).abs() < STANDARD_ERRORS * result.standard_error).all()
+    assert (
+        (result.log_partition - exact(rbm)).abs() < STANDARD_ERRORS * result.standard_error
+    ).all()
 
 
 def test_user_schedule_is_used_and_returned():
@@ -130,7 +136,7 @@ def test_user_schedule_is_used_and_returned():
     [
         ({"num_chains": 1}, "num_chains"),
         ({"num_sweeps": 0}, "num_sweeps"),
-        ({"betas": 1}, "at least 2"),
+        ({"betas": 1}, "num_temperatures must be an int >= 2"),
         ({"betas": torch.tensor([0.0, 0.5])}, "end at 1"),
         ({"base": "data"}, "base must be one of"),
     ],

@@ -120,9 +120,9 @@ def test_linear_schedule():
     torch.testing.assert_close(linear_schedule(5), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
     like = torch.zeros(1, dtype=torch.float64)
     assert linear_schedule(3, like=like).dtype == torch.float64
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="num_temperatures must be an int >= 2"):
         linear_schedule(1)
-    with pytest.raises(ValueError, match="int"):
+    with pytest.raises(ValueError, match="num_temperatures must be an int"):
         linear_schedule(2.0)
 
 
