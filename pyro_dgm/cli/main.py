@@ -64,6 +64,55 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got '{text}'")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'")
+    return value
+
+
+def _decay_factor(text: str) -> float:
+    """A number in (0, 1]."""
+    value = _fraction(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number in (0, 1], got 0")
+    return value
+
+
 def _positive_int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -91,24 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="deterministic hidden layer sizes of the DVAE networks (default: linear)")
     train.add_argument("--rbm-units", type=_positive_int_list, default=[16, 16],
                        help="n1,n2: the two sides of the RBM prior (dvae_pp, dvae)")
-    train.add_argument("--groups", type=int, default=2, help="groups of the hierarchical posterior over the RBM units")
+    train.add_argument("--groups", type=_positive_int, default=2, help="groups of the hierarchical posterior over the RBM units")
     train.add_argument("--smoother", default=None,
                        help="smoothing transformation (default: the model's): overlapping_exponential, "
                             "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps")
-    train.add_argument("--beta", type=float, default=None, help="inverse temperature of the smoother")
-    train.add_argument("--kl-warmup", type=float, default=0.3,
+    train.add_argument("--beta", type=_positive_float, default=None, help="inverse temperature of the smoother")
+    train.add_argument("--kl-warmup", type=_fraction, default=0.3,
                        help="fraction of training with a linear KL warm-up (DVAE++ Sec. 7.1)")
-    train.add_argument("--pcd-chains", type=int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
-    train.add_argument("--pcd-sweeps", type=int, default=100, help="Gibbs sweeps of those chains per step")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--num-particles", "-k", type=int, default=None,
+    train.add_argument("--pcd-chains", type=_positive_int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
+    train.add_argument("--pcd-sweeps", type=_positive_int, default=100, help="Gibbs sweeps of those chains per step")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--batch-size", type=_positive_int, default=100)
+    train.add_argument("--num-particles", "-k", type=_positive_int, default=None,
                        help="K, samples per data point (default 10 for bihm/rws/vimco, 1 otherwise)")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    train.add_argument("--lr", type=_positive_float, default=1e-3)
+    train.add_argument("--lr-decay", type=_decay_factor, default=1.0, help="learning-rate factor per epoch")
     train.add_argument("--binarization", default="dynamic", choices=("dynamic", "static", "none"))
-    train.add_argument("--valid-particles", type=int, default=100, help="K of the per-epoch validation log-likelihood (0: skip)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--valid-particles", type=_non_negative_int, default=100, help="K of the per-epoch validation log-likelihood (0: skip)")
+    train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     train.add_argument("--no-progress", action="store_true")
@@ -119,31 +168,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="importance-weighted test log-likelihood, ESS and PSIS k-hat")
     evaluate.add_argument("--run-dir", required=True, type=Path)
-    evaluate.add_argument("--num-particles", "-k", type=int, default=1000)
+    evaluate.add_argument("--num-particles", "-k", type=_positive_int, default=1000)
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--max-examples", type=int, default=None, help="evaluate only the first N examples")
+    evaluate.add_argument("--max-examples", type=_positive_int, default=None, help="evaluate only the first N examples")
     evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_non_negative_int, default=0)
 
     sample = commands.add_parser("sample", help="a PNG grid of samples from the trained model")
     sample.add_argument("--run-dir", required=True, type=Path)
-    sample.add_argument("--num-samples", type=int, default=64)
+    sample.add_argument("--num-samples", type=_positive_int, default=64)
     sample.add_argument("--output", type=Path, default=None, help="default: <run-dir>/samples.png")
-    sample.add_argument("--gibbs", type=int, default=0, metavar="SWEEPS",
+    sample.add_argument("--gibbs", type=_non_negative_int, default=0, metavar="SWEEPS",
                         help="sbn with the bottom_up guide: draw from BiHM's p* with this many Gibbs sweeps")
     sample.add_argument("--device", default="auto")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=_non_negative_int, default=0)
 
     inpaint = commands.add_parser("inpaint", help="fill in hidden pixels of test images from BiHM's p* (sbn, bottom_up)")
     inpaint.add_argument("--run-dir", required=True, type=Path)
     inpaint.add_argument("--mask", default="bottom_half", choices=tuple(INPAINTING_MASKS))
-    inpaint.add_argument("--num-images", type=int, default=8)
-    inpaint.add_argument("--completions", type=int, default=5, help="independent completions per image")
-    inpaint.add_argument("--sweeps", type=int, default=100, help="Gibbs sweeps (BiHM Fig. 2 uses 100)")
+    inpaint.add_argument("--num-images", type=_positive_int, default=8)
+    inpaint.add_argument("--completions", type=_positive_int, default=5, help="independent completions per image")
+    inpaint.add_argument("--sweeps", type=_positive_int, default=100, help="Gibbs sweeps (BiHM Fig. 2 uses 100)")
     inpaint.add_argument("--split", default="test")
     inpaint.add_argument("--output", type=Path, default=None, help="default: <run-dir>/inpainting.png")
     inpaint.add_argument("--device", default="auto")
-    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.add_argument("--seed", type=_non_negative_int, default=0)
     return parser
 
 
