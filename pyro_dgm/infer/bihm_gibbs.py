@@ -62,7 +62,8 @@ import torch
 from pyro_dgm.infer.bihm import BHATTACHARYYA_POWER
 from pyro_dgm.infer.log_likelihood import accumulate_log_weights
 from pyro_dgm.infer.sbn_partition import bernoulli_log_prob_
-from pyro_dgm.models.sbn import OBSERVED_SITE, SigmoidBeliefNet, check_data, latent_site_name
+from pyro_dgm.models.plates import check_data
+from pyro_dgm.models.sbn import OBSERVED_SITE, SigmoidBeliefNet, latent_site_name
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
 DEFAULT_NUM_CANDIDATES = 10
@@ -291,9 +292,7 @@ def initial_state_from_model(
     _check_positive_int("num_chains", num_chains)
     with torch.no_grad():
         sample = model.sample(num_chains)
-        x = sample[OBSERVED_SITE]
-        latents = [sample[latent_site_name(layer)] for layer in range(1, model.num_latent_layers + 1)]
-        return GibbsState(x, latents, estimate_log_sqrt_bound(model, guide, x, num_inner))
+        return _state_at(model, guide, sample[OBSERVED_SITE], sample, num_inner)
 
 
 def initial_state_from_guide(
@@ -303,9 +302,19 @@ def initial_state_from_guide(
     _check_pair(model, guide)
     check_data(x, model.layer_sizes[0], model)
     with torch.no_grad():
-        sample = guide(x)
-        latents = [sample[latent_site_name(layer)] for layer in range(1, model.num_latent_layers + 1)]
-        return GibbsState(x, latents, estimate_log_sqrt_bound(model, guide, x, num_inner))
+        return _state_at(model, guide, x, guide(x), num_inner)
+
+
+def _state_at(
+    model: SigmoidBeliefNet,
+    guide: BottomUpGuide,
+    x: torch.Tensor,
+    sample: dict[str, torch.Tensor],
+    num_inner: int,
+) -> GibbsState:
+    """Chains at ``x`` and the latent layers of ``sample`` (values by site name)."""
+    latents = [sample[latent_site_name(layer)] for layer in range(1, model.num_latent_layers + 1)]
+    return GibbsState(x, latents, estimate_log_sqrt_bound(model, guide, x, num_inner))
 
 
 def sample_p_star(

@@ -52,7 +52,8 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from pyro_dgm.models.sbn import check_data, data_plate, register_module
+from pyro_dgm.models.param_store import register_module
+from pyro_dgm.models.plates import check_data, data_plate
 from pyro_dgm.nn.bidirectional import (
     BidirectionalLinear,
     BidirectionalModule,

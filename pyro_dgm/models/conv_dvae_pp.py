@@ -45,7 +45,7 @@ terms of the normal local sites and the decoder); ``"dvae"``,
 :class:`~pyro_dgm.infer.dvae.DVAEELBO` (spike-and-X smoothing needs Rolfe's gradient);
 ``"trace_elbo"``, :class:`~pyro.infer.Trace_ELBO` (no binary latents).
 
-Every site is in the data plate ``"data"`` (dim -1) of :func:`~pyro_dgm.models.sbn.data_plate`,
+Every site is in the data plate ``"data"`` (dim -1) of :func:`~pyro_dgm.models.plates.data_plate`,
 and every network accepts leading particle dims, so Pyro's vectorised particle plate
 and :func:`~pyro_dgm.infer.log_likelihood.log_likelihood` apply as is.
 
@@ -79,7 +79,8 @@ from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.models.conv_decoder import Likelihood, MultiScaleDecoder, PixelPyramid, grid_side, scale_sides
 from pyro_dgm.models.conv_dvae_pp_guides import GlobalPosteriorHeads, GlobalToMap, ImageFeatures, LocalConditionals
-from pyro_dgm.models.sbn import data_plate, register_module
+from pyro_dgm.models.param_store import register_module
+from pyro_dgm.models.plates import data_plate
 from pyro_dgm.nn.se_resnet import apply_to_images, broadcast_cat, se_resnet
 
 

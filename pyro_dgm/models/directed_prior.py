@@ -38,10 +38,10 @@ from torch import nn
 
 from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.models.dvae_base import SmoothedVAE
-from pyro_dgm.models.dvae_guides import build_guide
+from pyro_dgm.models.dvae_guides import with_guide
 from pyro_dgm.models.dvae_layout import GroupSpec, LatentLayout, broadcast_cat, check_sizes, smoothed_site_name
 from pyro_dgm.models.dvae_smoothing import DEFAULT_BETA, Smoothing
-from pyro_dgm.models.sbn import check_latent_value
+from pyro_dgm.models.plates import check_latent_value
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer, FactorialBernoulli
 
 ELBOS = ("joint", "marginal")
@@ -166,11 +166,4 @@ def build_directed_dvae(
         hidden_sizes=hidden_sizes,
         continuous_sizes=continuous_sizes,
     )
-    guide_module = build_guide(
-        guide,
-        model.layout,
-        smoother=smoother,
-        beta=beta,
-        hidden_sizes=hidden_sizes if guide_hidden_sizes is None else guide_hidden_sizes,
-    )
-    return model, guide_module
+    return with_guide(model, guide, smoother, beta, hidden_sizes, guide_hidden_sizes)

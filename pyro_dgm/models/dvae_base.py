@@ -41,7 +41,8 @@ from pyro_dgm.models.dvae_layout import (
     kl_scale,
 )
 from pyro_dgm.models.dvae_smoothing import Smoothing
-from pyro_dgm.models.sbn import check_data, check_latent_value, data_plate, register_module
+from pyro_dgm.models.param_store import register_module
+from pyro_dgm.models.plates import check_data, check_latent_value, data_plate
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer
 from pyro_dgm.nn.encoders import NormalLayer
 

@@ -34,7 +34,8 @@ from torch import nn
 
 from pyro_dgm.models.dvae_layout import LatentLayout, broadcast_cat, check_sizes, continuous_site_name, kl_scale
 from pyro_dgm.models.dvae_smoothing import DEFAULT_BETA, Smoothing
-from pyro_dgm.models.sbn import check_data, check_latent_value, data_plate, register_module
+from pyro_dgm.models.param_store import register_module
+from pyro_dgm.models.plates import check_data, check_latent_value, data_plate
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer
 from pyro_dgm.nn.encoders import NormalLayer
 
@@ -190,3 +191,25 @@ def build_guide(
     if kind not in GUIDES:
         raise ValueError(f"unknown guide {kind!r}; choose one of: {', '.join(GUIDES)}")
     return GUIDES[kind](layout, smoother=smoother, beta=beta, hidden_sizes=hidden_sizes)
+
+
+def with_guide(
+    model: nn.Module,
+    kind: str,
+    smoother: str,
+    beta: float | None,
+    hidden_sizes: Sequence[int],
+    guide_hidden_sizes: Sequence[int] | None = None,
+) -> tuple[nn.Module, SmoothedGuide]:
+    """``(model, guide)``: the guide ``kind`` for ``model.layout``, with the model's smoother and beta.
+
+    The guide's hidden layers are ``guide_hidden_sizes``, by default the model's ``hidden_sizes``.
+    """
+    guide = build_guide(
+        kind,
+        model.layout,
+        smoother=smoother,
+        beta=beta,
+        hidden_sizes=hidden_sizes if guide_hidden_sizes is None else guide_hidden_sizes,
+    )
+    return model, guide

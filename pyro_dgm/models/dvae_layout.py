@@ -11,7 +11,7 @@ generative order,
   (``"continuous1"`` ...) below the smoothed ones (DVAE Sec. 4, Eq. 13),
 * the observation ``"x"``,
 
-all in the data plate :func:`~pyro_dgm.models.sbn.data_plate` with their unit dimension
+all in the data plate :func:`~pyro_dgm.models.plates.data_plate` with their unit dimension
 as the event dimension. :class:`LatentLayout` records these names and sizes; a model
 exposes it as ``model.layout`` and the guides of :mod:`pyro_dgm.models.dvae_guides` are
 built from it, so any guide built from the same layout drops in.

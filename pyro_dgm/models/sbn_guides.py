@@ -28,7 +28,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyro_dgm.models.sbn import check_data, check_layer_sizes, data_plate, latent_site_name, register_module
+from pyro_dgm.models.param_store import register_module
+from pyro_dgm.models.plates import check_data, data_plate
+from pyro_dgm.models.sbn import check_layer_sizes, latent_site_name
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer, weight_l1_norm
 
 

@@ -89,7 +89,48 @@ def check_sizes(name: str, sizes: Sequence[int]) -> None:
             raise ValueError(f"{name} must hold positive ints, got {list(sizes)!r}")
 
 
-class BernoulliLayer(nn.Module):
+class ConditionalLayer(nn.Module):
+    r"""The network of a layer that, given a context :math:`c`, returns a distribution over units.
+
+    An MLP (SBN init) from ``in_features`` to ``outputs_per_unit * out_features``
+    numbers, with a check that the context has ``in_features`` features; subclasses
+    (:class:`BernoulliLayer`, :class:`~pyro_dgm.nn.encoders.NormalLayer`) turn its
+    output into their distribution's parameters.
+
+    Args:
+        in_features: size of the context :math:`c`.
+        out_features: number of units of the distribution.
+        hidden_sizes: widths of deterministic hidden layers (none by default).
+        activation: the hidden layers' nonlinearity.
+    """
+
+    outputs_per_unit = 1
+    """Numbers the network outputs per unit (e.g. 2 for a Gaussian's mean and log scale)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_sizes: Sequence[int] = (),
+        activation: type[nn.Module] = nn.Tanh,
+    ) -> None:
+        super().__init__()
+        check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
+        self.in_features = in_features
+        self.out_features = out_features
+        self.net = mlp((in_features, *hidden_sizes, self.outputs_per_unit * out_features), activation)
+
+    def network_output(self, context: torch.Tensor) -> torch.Tensor:
+        """The MLP's output, shape ``context.shape[:-1] + (outputs_per_unit * out_features,)``."""
+        if context.size(-1) != self.in_features:
+            raise ValueError(
+                f"context must have {self.in_features} features in its last dim, "
+                f"got shape {tuple(context.shape)}"
+            )
+        return self.net(context)
+
+
+class BernoulliLayer(ConditionalLayer):
     r"""The SBN conditional :math:`p(y \mid c) = \prod_i \mathcal{B}(y_i \mid \sigma(a_i(c)))`.
 
     With no hidden layers :math:`a(c) = W c + b` (the layer of BiHM Sec. 3); with
@@ -108,27 +149,9 @@ class BernoulliLayer(nn.Module):
         torch.Size([10, 200])
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        hidden_sizes: Sequence[int] = (),
-        activation: type[nn.Module] = nn.Tanh,
-    ) -> None:
-        super().__init__()
-        check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
-        self.in_features = in_features
-        self.out_features = out_features
-        self.net = mlp((in_features, *hidden_sizes, out_features), activation)
-
     def logits(self, context: torch.Tensor) -> torch.Tensor:
         """Logits :math:`a(c)`, shape ``context.shape[:-1] + (out_features,)``."""
-        if context.size(-1) != self.in_features:
-            raise ValueError(
-                f"context must have {self.in_features} features in its last dim, "
-                f"got shape {tuple(context.shape)}"
-            )
-        return self.net(context)
+        return self.network_output(context)
 
     def forward(self, context: torch.Tensor) -> dist.Independent:
         """The distribution of :math:`y` given ``context``, event shape ``(out_features,)``."""

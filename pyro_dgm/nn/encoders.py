@@ -23,14 +23,14 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyro_dgm.nn.bernoulli_layer import check_sizes, mlp
+from pyro_dgm.nn.bernoulli_layer import ConditionalLayer
 
 INITIAL_LOG_SCALE = 0.0
 r"""Bias of the log-standard-deviation head: :math:`\sigma = 1` at initialisation, as the
 standard normal prior a VAE starts from."""
 
 
-class NormalLayer(nn.Module):
+class NormalLayer(ConditionalLayer):
     r""":math:`\mathcal N(\mu(c), \operatorname{diag} e^{2 s(c)})` with :math:`(\mu, s)` from one MLP.
 
     Args:
@@ -45,6 +45,8 @@ class NormalLayer(nn.Module):
         torch.Size([3, 4])
     """
 
+    outputs_per_unit = 2  # mu and s
+
     def __init__(
         self,
         in_features: int,
@@ -52,23 +54,14 @@ class NormalLayer(nn.Module):
         hidden_sizes: Sequence[int] = (),
         activation: type[nn.Module] = nn.Tanh,
     ) -> None:
-        super().__init__()
-        check_sizes("in_features, out_features and hidden_sizes", (in_features, out_features, *hidden_sizes))
-        self.in_features = in_features
-        self.out_features = out_features
-        self.net = mlp((in_features, *hidden_sizes, 2 * out_features), activation)
+        super().__init__(in_features, out_features, hidden_sizes, activation)
         with torch.no_grad():
             self.net[-1].bias.zero_()
             self.net[-1].bias[out_features:].fill_(INITIAL_LOG_SCALE)
 
     def loc_and_log_scale(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r""":math:`\mu(c)` and :math:`s(c) = \log\sigma(c)`, each of shape ``context.shape[:-1] + (out_features,)``."""
-        if context.size(-1) != self.in_features:
-            raise ValueError(
-                f"context must have {self.in_features} features in its last dim, "
-                f"got shape {tuple(context.shape)}"
-            )
-        loc, log_scale = self.net(context).chunk(2, dim=-1)
+        loc, log_scale = self.network_output(context).chunk(2, dim=-1)
         return loc, log_scale
 
     def forward(self, context: torch.Tensor) -> dist.Independent:

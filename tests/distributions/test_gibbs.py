@@ -9,9 +9,10 @@ import pyro_dgm.distributions.rbm as rbm_module
 from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
 from pyro_dgm.distributions.rbm import MAX_ENUMERATED_UNITS, RBM
 from pyro_dgm.infer.exact import all_binary_configurations
-from tests.distributions.test_rbm import (
-    brute_force_probabilities,
+from tests.distributions.rbm_brute_force import brute_force_probabilities
+from tests.total_variation import (
     empirical_probabilities,
+    total_variation,
     total_variation_threshold,
 )
 
@@ -54,10 +55,6 @@ def exact_law_after_sweeps(joint, num_sweeps):
     for _ in range(num_sweeps - 1):
         marginal1 = (marginal1 @ given1) @ given2.T
     return ((marginal1 @ given1)[None, :] * given2).flatten()
-
-
-def total_variation(p, q):
-    return 0.5 * (p - q).abs().sum().item()
 
 
 def uniform_bits(*shape):

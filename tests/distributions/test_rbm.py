@@ -1,7 +1,5 @@
 """The RBM prior against brute force over all 2^(n1+n2) states, finite differences, TV bounds."""
 
-import math
-
 import pyro
 import pytest
 import torch
@@ -14,15 +12,18 @@ from pyro_dgm.distributions.rbm import (
     exact_log_partition,
 )
 from pyro_dgm.infer.exact import all_binary_configurations
+from tests.distributions.rbm_brute_force import brute_force_neg_energy, brute_force_probabilities
+from tests.total_variation import (
+    empirical_probabilities,
+    total_variation,
+    total_variation_threshold,
+)
 
 FLOAT64_RELATIVE_TOLERANCE = 1e-10
 """Exact sums in float64 agree to ~1e-14; 1e-10 leaves room for summation order."""
 
 FLOAT32_RELATIVE_TOLERANCE = 1e-5
 """~100 float32 epsilons (1.2e-7): the enumerated sums have at most a few hundred terms here."""
-
-FALSE_ALARM_PROBABILITY = 1e-6
-"""Chance that a correct sampler fails a total-variation test (McDiarmid bound below)."""
 
 SAMPLE_SIZE = 20_000
 """Draws per sampling test: the TV threshold is then ~0.045 on 64 states, ~2 ms of sampling."""
@@ -40,48 +41,6 @@ def ferromagnetic_parameters(n1, n2, coupling=1.5):
     correlated with every other, so a sampler that mixes up bits of one draw is caught."""
     bias1, bias2, weight = random_parameters(n1, n2, scale=0.5)
     return bias1 - coupling * n2 / 2, bias2 - coupling * n1 / 2, weight + coupling
-
-
-def brute_force_neg_energy(bias1, bias2, weight):
-    """All states (S, n1+n2) and -E of each, (S, *batch), straight from the definition."""
-    n1, n2 = bias1.size(-1), bias2.size(-1)
-    batch_shape = torch.broadcast_shapes(bias1.shape[:-1], bias2.shape[:-1], weight.shape[:-2])
-    bias1 = bias1.expand(*batch_shape, n1)
-    bias2 = bias2.expand(*batch_shape, n2)
-    weight = weight.expand(*batch_shape, n1, n2)
-    states = all_binary_configurations(n1 + n2, dtype=bias1.dtype)
-    z1, z2 = states[:, :n1], states[:, n1:]
-    neg_energy = (
-        torch.einsum("si,...i->s...", z1, bias1)
-        + torch.einsum("sj,...j->s...", z2, bias2)
-        + torch.einsum("si,...ij,sj->s...", z1, weight, z2)
-    )
-    return states, neg_energy
-
-
-def brute_force_probabilities(bias1, bias2, weight):
-    states, neg_energy = brute_force_neg_energy(bias1, bias2, weight)
-    return states, torch.softmax(neg_energy, dim=0)
-
-
-def empirical_probabilities(samples):
-    """Frequencies of the 2^n states (most significant bit first) among samples (N, n)."""
-    num_units = samples.size(-1)
-    powers = 2 ** torch.arange(num_units - 1, -1, -1)
-    codes = (samples.long() * powers).sum(-1)
-    return torch.bincount(codes, minlength=2**num_units).double() / samples.size(0)
-
-
-def total_variation_threshold(probs, num_samples):
-    r"""TV of ``num_samples`` exact draws exceeds this with probability <= FALSE_ALARM_PROBABILITY.
-
-    :math:`\mathbb{E}\,\mathrm{TV} \le \tfrac12 \sum_s \sqrt{p_s(1-p_s)/N}` (Jensen on each
-    :math:`|\hat p_s - p_s|`), and one draw moves the TV by at most :math:`1/N`, so by
-    McDiarmid :math:`P(\mathrm{TV} > \mathbb{E}\,\mathrm{TV} + t) \le e^{-2Nt^2}`.
-    """
-    expected = 0.5 * torch.sqrt(probs * (1 - probs) / num_samples).sum().item()
-    deviation = math.sqrt(math.log(1 / FALSE_ALARM_PROBABILITY) / (2 * num_samples))
-    return expected + deviation
 
 
 # ----- log Z ----------------------------------------------------------------------------
@@ -321,10 +280,10 @@ def test_exact_sample_matches_distribution(n1, n2, chunk_elements, monkeypatch):
     assert samples.shape == (SAMPLE_SIZE, n1 + n2)
     frequencies = empirical_probabilities(samples)
     threshold = total_variation_threshold(probs, SAMPLE_SIZE)
-    assert 0.5 * (frequencies - probs).abs().sum() < threshold
+    assert total_variation(frequencies, probs) < threshold
     # the test has power: a sampler that forgot the bias a1 is rejected by the same threshold
     _, wrong = brute_force_probabilities(torch.zeros_like(bias1), bias2, weight)
-    assert 0.5 * (frequencies - wrong).abs().sum() > threshold
+    assert total_variation(frequencies, wrong) > threshold
 
 
 def test_exact_sample_batched():
@@ -335,7 +294,7 @@ def test_exact_sample_batched():
     assert samples.shape == (SAMPLE_SIZE, 2, 5)
     for b in range(2):
         frequencies = empirical_probabilities(samples[:, b])
-        tv = 0.5 * (frequencies - probs[:, b]).abs().sum()
+        tv = total_variation(frequencies, probs[:, b])
         assert tv < total_variation_threshold(probs[:, b], SAMPLE_SIZE)
 
 

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from pyro_dgm.distributions.rbm import RBM, exact_log_partition
+from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.infer.ais import annealed_importance_sampling
 from pyro_dgm.infer.importance import log_mean_exp
 from pyro_dgm.infer.tempered_rbm import GeometricRBMPath
+from tests.infer.random_rbms import exact_log_partition_of, random_rbm
 
 STANDARD_ERRORS = 4.0
 """An estimate is accepted within 4 of its standard errors (two-sided p ~ 6e-5 if normal)."""
@@ -29,24 +30,12 @@ log-mean-exp estimates at an ESS of ~60% of the chains.
 """
 
 
-def random_rbm(num_units1, num_units2, weight_scale, bias_scale=0.5, batch_shape=()):
-    return RBM(
-        bias_scale * torch.randn(*batch_shape, num_units1, dtype=torch.float64),
-        bias_scale * torch.randn(*batch_shape, num_units2, dtype=torch.float64),
-        weight_scale * torch.randn(*batch_shape, num_units1, num_units2, dtype=torch.float64),
-    )
-
-
-def exact(rbm):
-    return exact_log_partition(rbm.bias1, rbm.bias2, rbm.weight)
-
-
 @pytest.mark.parametrize("base", ["biases", "uniform"])
 @pytest.mark.parametrize("num_units1, num_units2", [(12, 30), (20, 20)])
 def test_agrees_with_exact_log_partition(base, num_units1, num_units2):
     rbm = random_rbm(num_units1, num_units2, weight_scale=0.5)
     result = annealed_importance_sampling(rbm, num_chains=512, betas=200, base=base)
-    error = (result.log_partition - exact(rbm)).abs()
+    error = (result.log_partition - exact_log_partition_of(rbm)).abs()
     assert result.standard_error < MAX_STANDARD_ERROR
     assert error < STANDARD_ERRORS * result.standard_error
 
@@ -60,7 +49,7 @@ def test_standard_error_matches_the_spread_of_replicate_runs():
     ratio = spread / result.standard_error.mean()
     assert SPREAD_RATIO_BOUNDS[0] < ratio < SPREAD_RATIO_BOUNDS[1]
     # and the replicates are centred on the truth (log-mean-exp bias ~ -SE^2/2 ~ 1e-3)
-    mean_error = (estimates.mean() - exact(rbm)[0]).abs()
+    mean_error = (estimates.mean() - exact_log_partition_of(rbm)[0]).abs()
     assert mean_error < STANDARD_ERRORS * spread / NUM_REPLICATES**0.5
 
 
@@ -92,7 +81,7 @@ def test_two_temperatures_are_importance_sampling_from_the_base():
     coupling = path.coupling(z1)
     expected = path.log_marginal(z1, coupling, 1.0) - path.log_marginal(z1, coupling, 0.0)
     torch.testing.assert_close(result.log_weights, expected)
-    assert (result.log_partition - exact(rbm)).abs() < STANDARD_ERRORS * result.standard_error
+    assert (result.log_partition - exact_log_partition_of(rbm)).abs() < STANDARD_ERRORS * result.standard_error
 
 
 def test_uncoupled_rbm_is_exact_with_the_biases_base():
@@ -106,7 +95,7 @@ def test_uncoupled_rbm_is_exact_with_the_biases_base():
         rbm, num_chains=16, betas=10, base="biases", return_log_weights=True
     )
     assert (result.log_weights == 0).all()
-    torch.testing.assert_close(result.log_partition, exact(rbm))
+    torch.testing.assert_close(result.log_partition, exact_log_partition_of(rbm))
     assert result.standard_error < ROUNDING_TOLERANCE
     torch.testing.assert_close(
         result.effective_sample_size, torch.tensor(16.0, dtype=torch.float64)
@@ -119,7 +108,7 @@ def test_batched_rbms_each_agree_with_exact():
     assert result.log_partition.shape == (3,)
     assert (result.standard_error < MAX_STANDARD_ERROR).all()
     assert (
-        (result.log_partition - exact(rbm)).abs() < STANDARD_ERRORS * result.standard_error
+        (result.log_partition - exact_log_partition_of(rbm)).abs() < STANDARD_ERRORS * result.standard_error
     ).all()
 
 
@@ -152,5 +141,5 @@ def test_runs_on_cuda():
     on_gpu = RBM(rbm.bias1.cuda(), rbm.bias2.cuda(), rbm.weight.cuda())
     result = annealed_importance_sampling(on_gpu, num_chains=256, betas=100)
     assert result.log_partition.device.type == "cuda"
-    error = (result.log_partition.cpu() - exact(rbm)).abs()
+    error = (result.log_partition.cpu() - exact_log_partition_of(rbm)).abs()
     assert error < STANDARD_ERRORS * result.standard_error.cpu()

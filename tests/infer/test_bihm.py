@@ -18,29 +18,31 @@ from __future__ import annotations
 import math
 
 import pyro
-import pyro.distributions as dist
 import pyro.optim
 import pytest
 import torch
 
 from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
-from pyro_dgm.infer.importance import (
-    PARTICLE_PLATE_NAME,
-    ImportanceWeightedObjective,
-    WeightedParticles,
+from tests.infer.exact_expectations import (
+    exact_log_bound,
+    exact_log_marginal,
+    exact_particles,
+    finite_k_expectation,
+    particle_tuple_indices,
 )
-from pyro.poutine.messenger import Messenger
-from pyro.poutine.plate_messenger import PlateMessenger
-from pyro.poutine.runtime import _PYRO_STACK
-from tests.infer.small_models import TinySBN, distinct_binary_data
-
-Z_SCORE_BOUND = 4.0
-"""|estimate - exact| < 4 standard errors: a false alarm has probability ~6e-5 per check."""
-
-ROUNDING_TOLERANCE = 1e-12
-"""float64 rounding of sums of O(1) terms; lets zero-variance coordinates (a gradient
-that is exactly 0, e.g. the weight of a pixel that is 0 in every data point) pass."""
+from tests.infer.fixed_draws import DrawPool, guide_draws
+from tests.infer.monte_carlo_checks import (
+    NUM_STANDARD_ERRORS,
+    ROUNDING_TOLERANCE,
+    per_point_mean_and_standard_error,
+    replicate,
+)
+from tests.infer.small_models import (
+    NUM_DATA_POINTS,
+    ExactPosteriorPair,
+    TinySBN,
+    distinct_binary_data,
+)
 
 FINITE_DIFFERENCE_STEP = 1e-6
 """Central differences in float64: truncation O(step^2) ~ 1e-12, rounding ~1e-16/step ~ 1e-10."""
@@ -48,170 +50,11 @@ FINITE_DIFFERENCE_STEP = 1e-6
 FINITE_DIFFERENCE_TOLERANCE = 1e-7
 """Well above both finite-difference error terms, far below any real discrepancy."""
 
-NUM_DATA_POINTS = 3
-
-
-def exact_particles(sbn: TinySBN, x: torch.Tensor) -> WeightedParticles:
-    """All C latent configurations as (C, B) log-densities, differentiable."""
-    return enumerate_latents(sbn.model, sbn.guide, sbn.latent_shapes, x.size(0), x, dtype=x.dtype)
-
-
-def exact_log_bound(particles: WeightedParticles) -> torch.Tensor:
-    """log p~*(x_b) = 2 log sum_h sqrt(p(x_b, h) q(h | x_b)), BiHM Eq. 1, shape (B,)."""
-    return 2 * torch.logsumexp(0.5 * (particles.model_log_prob + particles.guide_log_prob), dim=0)
-
-
-def exact_log_marginal(particles: WeightedParticles) -> torch.Tensor:
-    """log p(x_b) = log sum_h p(x_b, h), shape (B,)."""
-    return torch.logsumexp(particles.model_log_prob, dim=0)
-
-
-def particle_tuples(num_configurations: int, num_particles: int) -> torch.Tensor:
-    """All C^K ordered K-tuples of configuration indices, shape (C^K, K)."""
-    axes = [torch.arange(num_configurations)] * num_particles
-    return torch.cartesian_prod(*axes).reshape(-1, num_particles)
-
-
-def finite_k_expectation(
-    log_q: torch.Tensor, log_w: torch.Tensor, num_particles: int, statistic
-) -> torch.Tensor:
-    """E over K iid h_k ~ q of statistic(log w[tuple]) (over the tuple dim 1), exact, (B,)."""
-    tuples = particle_tuples(log_q.size(0), num_particles)
-    tuple_probability = log_q[tuples].sum(dim=1).exp()  # (C^K, B)
-    return (tuple_probability * statistic(log_w[tuples])).sum(dim=0)
-
 
 def bihm_loss_statistic(tuple_log_w: torch.Tensor) -> torch.Tensor:
     """-2 log (1/K) sum_k sqrt(w_k) for each tuple (Eq. 4)."""
     num_particles = tuple_log_w.size(1)
     return -2 * (torch.logsumexp(0.5 * tuple_log_w, dim=1) - math.log(num_particles))
-
-
-def replicate(x: torch.Tensor, num_replicates: int) -> torch.Tensor:
-    """R copies of the minibatch, row r * B + b holding x_b."""
-    return x.repeat(num_replicates, 1)
-
-
-def per_point_mean_and_standard_error(
-    values: torch.Tensor, num_points: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and its standard error over replicates of values laid out as (R * B,)."""
-    grid = values.reshape(-1, num_points)
-    return grid.mean(0), grid.std(0) / grid.size(0) ** 0.5
-
-
-class DrawPool(Messenger):
-    """Feed named guide sites successive slices of pre-drawn values, one per particle-plate pass.
-
-    A pass inside Pyro's particle plate of size k takes the next k rows; passes
-    outside it (e.g. the max_plate_nesting guess) sample as usual. Two runs fed the
-    same pool see the same draws however they split them into chunks. The particle
-    plate encloses this messenger, so it is looked up on the effect stack (it joins
-    the site's ``cond_indep_stack`` only after this messenger has run).
-    """
-
-    def __init__(self, values: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self.values = values
-        self.offsets = dict.fromkeys(values, 0)
-
-    @staticmethod
-    def _num_particles() -> int | None:
-        for messenger in _PYRO_STACK:
-            if isinstance(messenger, PlateMessenger) and messenger.name == PARTICLE_PLATE_NAME:
-                return messenger.size
-        return None
-
-    def _pyro_sample(self, msg) -> None:
-        name = msg["name"]
-        size = self._num_particles()
-        if name not in self.values or msg["is_observed"] or size is None:
-            return
-        start = self.offsets[name]
-        msg["value"] = self.values[name][start : start + size]
-        self.offsets[name] = start + size
-
-
-def guide_draws(pair, data: torch.Tensor, num_particles: int) -> dict[str, torch.Tensor]:
-    """K vectorised draws of every latent site of pair.guide, shape (K, B, ...) each."""
-    particles = ImportanceWeightedObjective(num_particles=num_particles).weighted_particles(
-        pair.model, pair.guide, data
-    )
-    trace = particles.guide_trace
-    return {
-        name: site["value"].detach()
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
-
-
-class ExactPosteriorPair:
-    r"""h1 -> h2 -> x (1, 1, 3 bits) with the guide q(h1|x) q(h2|h1,x) = p(h1, h2 | x) exactly.
-
-    Then every weight p(x,h)/q(h|x) equals p(x): IS estimates are exact at any K,
-    p~*(x) = p(x) and Z^2 = sum_x p(x) = 1 (BiHM Eq. 1 and 7).
-    """
-
-    num_pixels = 3
-
-    def __init__(self, dtype: torch.dtype = torch.float64) -> None:
-        generator = torch.Generator().manual_seed(4)
-        logits = torch.randn(3, generator=generator, dtype=dtype)
-        self.h1_logit, self.h2_logit, self.h2_coupling = logits
-        self.x_weight = torch.randn(2, self.num_pixels, generator=generator, dtype=dtype)
-        self.x_bias = torch.randn(self.num_pixels, generator=generator, dtype=dtype)
-        self.dtype = dtype
-
-    def _x_dist(self, h1: torch.Tensor, h2: torch.Tensor):
-        logits = h1 * self.x_weight[0] + h2 * self.x_weight[1] + self.x_bias
-        return dist.Bernoulli(logits=logits).to_event(1)
-
-    def _h2_logits(self, h1: torch.Tensor) -> torch.Tensor:
-        return self.h2_logit + self.h2_coupling * h1
-
-    def model(self, x: torch.Tensor) -> None:
-        with pyro.plate("data", x.size(0)):
-            h1 = pyro.sample("h1", dist.Bernoulli(logits=self.h1_logit.expand(1)).to_event(1))
-            h2 = pyro.sample("h2", dist.Bernoulli(logits=self._h2_logits(h1)).to_event(1))
-            pyro.sample("x", self._x_dist(h1, h2), obs=x)
-
-    def log_joint(self, x: torch.Tensor, h1: float, h2: float) -> torch.Tensor:
-        """log p(x, h1, h2) for fixed bits, shape x.shape[:-1]."""
-        one = torch.ones(1, dtype=self.dtype)
-        return (
-            dist.Bernoulli(logits=self.h1_logit).log_prob(h1 * one)
-            + dist.Bernoulli(logits=self._h2_logits(h1 * one)).log_prob(h2 * one)
-            + self._x_dist(h1 * one, h2 * one).log_prob(x)
-        )
-
-    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(
-            torch.stack([self.log_joint(x, a, b) for a in (0.0, 1.0) for b in (0.0, 1.0)]), 0
-        )
-
-    def guide(self, x: torch.Tensor) -> None:
-        joint = [[self.log_joint(x, a, b) for b in (0.0, 1.0)] for a in (0.0, 1.0)]
-        h1_marginal = [torch.logaddexp(*row) for row in joint]
-        with pyro.plate("data", x.size(0)):
-            h1_logits = (h1_marginal[1] - h1_marginal[0]).unsqueeze(-1)
-            h1 = pyro.sample("h1", dist.Bernoulli(logits=h1_logits).to_event(1))
-            h2_given_h1 = [(row[1] - row[0]).unsqueeze(-1) for row in joint]
-            h2_logits = torch.where(h1 > 0.5, h2_given_h1[1], h2_given_h1[0])
-            pyro.sample("h2", dist.Bernoulli(logits=h2_logits).to_event(1))
-
-    def all_data(self) -> torch.Tensor:
-        return all_binary_configurations(self.num_pixels, dtype=self.dtype)
-
-
-
-@pytest.fixture
-def sbn() -> TinySBN:
-    return TinySBN()
-
-
-@pytest.fixture
-def data() -> torch.Tensor:
-    return distinct_binary_data(NUM_DATA_POINTS)
 
 
 # ---------------------------------------------------------------------------- loss
@@ -231,7 +74,7 @@ def test_mean_loss_equals_exact_finite_k_expectation(sbn, data, num_particles):
         if num_particles == 1:  # K = 1: the loss is minus the ELBO, -E_q[log p - log q]
             elbo = (exact.guide_log_prob.exp() * exact.log_weights).sum(0)
             torch.testing.assert_close(expected, -elbo)
-    assert ((mean - expected).abs() < Z_SCORE_BOUND * standard_error).all(), (mean, expected)
+    assert ((mean - expected).abs() < NUM_STANDARD_ERRORS * standard_error).all(), (mean, expected)
 
 
 def test_mean_loss_at_large_k_approaches_minus_log_bound(sbn, data):
@@ -244,7 +87,7 @@ def test_mean_loss_at_large_k_approaches_minus_log_bound(sbn, data):
         exact = exact_particles(sbn, data)
         log_bound = exact_log_bound(exact)
         first_order_bias = (exact_log_marginal(exact) - log_bound).expm1() / num_particles
-    assert ((mean - (-log_bound + first_order_bias)).abs() < Z_SCORE_BOUND * standard_error).all()
+    assert ((mean - (-log_bound + first_order_bias)).abs() < NUM_STANDARD_ERRORS * standard_error).all()
 
 
 def test_loss_is_scaled_by_subsample_scale(sbn, data):
@@ -356,7 +199,7 @@ def test_mean_gradient_equals_exact_finite_k_expectation():
     )
     exact = exact_particles(sbn, data)
     log_q, log_w = exact.guide_log_prob.detach(), exact.log_weights.detach()
-    tuples = particle_tuples(log_q.size(0), num_particles)
+    tuples = particle_tuple_indices(log_q.size(0), num_particles)
     tuple_probability = log_q[tuples].sum(dim=1).exp()  # (C^K, B)
     first_normalized_weight = torch.softmax(0.5 * log_w[tuples], dim=1)[:, 0]  # w~ of particle 1
     coefficient = torch.zeros_like(log_q).index_add_(
@@ -366,7 +209,7 @@ def test_mean_gradient_equals_exact_finite_k_expectation():
     expected_loss_gradient = -exact_gradient(sbn, (coefficient * log_pq).sum())
     mean = estimates.mean(0)
     standard_error = estimates.std(0) / estimates.size(0) ** 0.5
-    tolerance = Z_SCORE_BOUND * standard_error + ROUNDING_TOLERANCE
+    tolerance = NUM_STANDARD_ERRORS * standard_error + ROUNDING_TOLERANCE
     assert ((mean - expected_loss_gradient).abs() <= tolerance).all()
     # and the finite-K expectation is *not* the exact gradient: the test has power
     exact_loss_gradient = -exact_gradient(sbn, exact_log_bound(exact).sum())
@@ -395,11 +238,11 @@ def test_mean_gradient_at_large_k_approaches_exact_gradient_with_derived_bias():
     )
     mean = estimates.mean(0)
     standard_error = estimates.std(0) / estimates.size(0) ** 0.5
-    tolerance = Z_SCORE_BOUND * standard_error + ROUNDING_TOLERANCE
+    tolerance = NUM_STANDARD_ERRORS * standard_error + ROUNDING_TOLERANCE
     assert ((mean - predicted_loss_gradient).abs() <= tolerance).all()
     relative_error = (mean - exact_loss_gradient).norm() / exact_loss_gradient.norm()
     bias_bound = (predicted_loss_gradient - exact_loss_gradient).norm() / exact_loss_gradient.norm()
-    noise_bound = Z_SCORE_BOUND * standard_error.norm() / exact_loss_gradient.norm()
+    noise_bound = NUM_STANDARD_ERRORS * standard_error.norm() / exact_loss_gradient.norm()
     assert relative_error < bias_bound + noise_bound
 
 
@@ -435,10 +278,9 @@ def test_gradient_is_scaled_by_subsample_scale(sbn, data):
 
 
 def sample_teacher_data(num_points: int) -> torch.Tensor:
-    teacher = TinySBN(seed=7)
+    teacher = TinySBN(seed=7, name="teacher")  # its own names: the student keeps its parameters
     placeholder = torch.zeros(num_points, 4, dtype=torch.float64)
     trace = pyro.poutine.trace(pyro.poutine.uncondition(teacher.model)).get_trace(placeholder)
-    pyro.clear_param_store()  # the teacher registered its parameters under the student's names
     return trace.nodes["x"]["value"].detach()
 
 

@@ -3,17 +3,12 @@ r"""The BiHM Gibbs sampler against the exact p*(x, h) of an enumerable 4-3-2 net
 p*(x, h) = sqrt(p(x,h) q(h|x)) sqrt(p~*(x)) / Z^2 over all 16 x 32 states. Each test
 runs n independent chains and keeps one state per chain, so the kept states are iid;
 their empirical distribution's total variation (TV) from the exact one is then below
-
-    TV_BOUND(p, n) = 1/2 sum_s sqrt(p_s (1 - p_s) / n)  +  sqrt(log(1 / FALSE_ALARM) / (2 n)):
-
-the first term bounds E[TV] (Jensen, per state), the second is McDiarmid's deviation
-(one chain moves TV by at most 1/n). What is left is the chains' distance from
-stationarity, zero when they start from p* itself (the invariance tests).
+TV_BOUND(p, n) (``tests/total_variation.py``) except with probability FALSE_ALARM. What is
+left is the chains' distance from stationarity, zero when they start from p* itself
+(the invariance tests).
 """
 
 from __future__ import annotations
-
-import math
 
 import pyro
 import pytest
@@ -29,7 +24,14 @@ from pyro_dgm.infer.bihm_gibbs import (
 )
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.models.sbn_guides import BottomUpGuide
-from tests.infer.test_sbn_partition import exact_log_terms, tiny_bihm
+from tests.infer.exact_expectations import exact_log_terms
+from tests.infer.small_models import tiny_bihm
+from tests.total_variation import (
+    binary_codes,
+    code_frequencies,
+    total_variation,
+    total_variation_threshold,
+)
 
 FALSE_ALARM = 1e-4
 """Probability that a correct sampler fails one TV check (McDiarmid)."""
@@ -47,23 +49,16 @@ NUM_PIXELS, NUM_LATENT_BITS = 4, 5
 
 
 def tv_bound(probabilities: torch.Tensor, num_samples: int) -> float:
-    expected = 0.5 * torch.sqrt(probabilities * (1 - probabilities) / num_samples).sum().item()
-    return expected + math.sqrt(math.log(1 / FALSE_ALARM) / (2 * num_samples))
+    return total_variation_threshold(probabilities, num_samples, FALSE_ALARM)
 
 
-def total_variation(samples_codes: torch.Tensor, probabilities: torch.Tensor) -> float:
-    counts = torch.bincount(samples_codes, minlength=probabilities.numel()).to(probabilities.dtype)
-    return 0.5 * (counts / samples_codes.numel() - probabilities).abs().sum().item()
-
-
-def binary_code(bits: torch.Tensor) -> torch.Tensor:
-    """Most-significant-bit-first integer code of the last dim (the enumeration's order)."""
-    weights = 2 ** torch.arange(bits.size(-1) - 1, -1, -1)
-    return (bits.long() * weights).sum(-1)
+def code_total_variation(codes: torch.Tensor, probabilities: torch.Tensor) -> float:
+    """TV of the states' frequencies among ``codes`` from ``probabilities``."""
+    return total_variation(code_frequencies(codes, probabilities.numel()), probabilities)
 
 
 def state_code(x: torch.Tensor, latents: list[torch.Tensor]) -> torch.Tensor:
-    return binary_code(x) * 2**NUM_LATENT_BITS + binary_code(torch.cat(latents, dim=-1))
+    return binary_codes(x) * 2**NUM_LATENT_BITS + binary_codes(torch.cat(latents, dim=-1))
 
 
 def exact_log_p_star(model, guide) -> torch.Tensor:
@@ -90,7 +85,7 @@ def test_the_checks_can_tell_p_star_from_its_neighbours():
     exact = exact_log_p_star(model, guide).exp()
     for wrong in (log_p.exp(), torch.softmax(0.5 * (log_p + log_q).flatten(), dim=0).view_as(exact)):
         for reduce in (torch.flatten, lambda table: table.sum(dim=1)):  # joint, x-marginal
-            distance = 0.5 * (reduce(wrong) - reduce(exact)).abs().sum().item()
+            distance = total_variation(reduce(wrong), reduce(exact))
             assert distance > tv_bound(reduce(exact), NUM_CHAINS) + tv_bound(reduce(wrong), NUM_CHAINS)
 
 
@@ -107,7 +102,8 @@ def test_latent_updates_leave_p_star_invariant(num_candidates):
         for layer in (1, 2):  # odd, then even
             layers[layer] = update_latent_layer(model, guide, layers, layer, num_candidates)
     assert not torch.equal(layers[1], latents[0])  # the chains moved
-    assert total_variation(state_code(layers[0], layers[1:]), exact) < tv_bound(exact, NUM_CHAINS)
+    distance = code_total_variation(state_code(layers[0], layers[1:]), exact)
+    assert distance < tv_bound(exact, NUM_CHAINS)
 
 
 @pytest.mark.slow
@@ -118,9 +114,10 @@ def test_chains_from_p_converge_to_p_star():
         model, guide, NUM_CHAINS, NUM_SWEEPS, num_candidates=NUM_CANDIDATES, num_inner=NUM_INNER
     )
     joint_codes = state_code(state.x, state.latents)
-    assert total_variation(joint_codes, exact.flatten()) < tv_bound(exact.flatten(), NUM_CHAINS)
+    joint = exact.flatten()
+    assert code_total_variation(joint_codes, joint) < tv_bound(joint, NUM_CHAINS)
     marginal = exact.sum(dim=1)
-    assert total_variation(binary_code(state.x), marginal) < tv_bound(marginal, NUM_CHAINS)
+    assert code_total_variation(binary_codes(state.x), marginal) < tv_bound(marginal, NUM_CHAINS)
 
 
 @pytest.mark.slow
@@ -143,9 +140,9 @@ def test_inpainting_samples_the_exact_conditional():
         num_inner=NUM_INNER,
     )
     assert torch.equal(state.x[:, observed], clamped[observed].expand(NUM_CHAINS, -1))
-    missing_code = binary_code(state.x[:, ~observed])
-    codes = missing_code * 2**NUM_LATENT_BITS + binary_code(torch.cat(state.latents, dim=-1))
-    assert total_variation(codes, conditional) < tv_bound(conditional, NUM_CHAINS)
+    missing_code = binary_codes(state.x[:, ~observed])
+    codes = missing_code * 2**NUM_LATENT_BITS + binary_codes(torch.cat(state.latents, dim=-1))
+    assert code_total_variation(codes, conditional) < tv_bound(conditional, NUM_CHAINS)
 
 
 def test_state_shapes_and_zero_sweeps():

@@ -32,14 +32,18 @@ from pyro_dgm.infer.smoothed_exact import (
     unit_cube_grid,
 )
 from pyro_dgm.distributions.smoothing_marks import smooths
-from tests.infer.test_dvae_pp import (
-    BETA,
+from tests.infer.gradients import flat_gradient
+from tests.infer.monte_carlo_checks import (
     PARTICLES_PER_REPEAT,
+    assert_unbiased,
+    repeated_loss_and_gradient,
+)
+from tests.infer.small_models import seeded_random_parameters
+from tests.infer.smoothed_models import (
+    BETA,
     QUADRATURE_NODES,
     QUADRATURE_TOLERANCE,
-    _estimates,
-    assert_unbiased,
-    flat_gradient,
+    exact_kl,
     tiny_data,
 )
 
@@ -52,11 +56,7 @@ class TinyDirectedSmoothed(nn.Module):
 
     def __init__(self, seed: int = 4, num_pixels: int = 3, dtype=torch.float64) -> None:
         super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-
-        def randn(*shape: int) -> nn.Parameter:
-            return nn.Parameter(torch.randn(*shape, generator=generator, dtype=dtype))
-
+        randn = seeded_random_parameters(seed, dtype)
         self.prior1_logits = randn(NUM_UNITS)
         self.prior2_weight, self.prior2_bias = randn(NUM_UNITS, NUM_UNITS), randn(NUM_UNITS)
         self.decoder_weight, self.decoder_bias = randn(2 * NUM_UNITS, num_pixels), randn(num_pixels)
@@ -161,9 +161,7 @@ def test_closed_form_bernoulli_kls_are_the_joint_kl():
     """E_zeta[KL(q(z1)||p(z1)) + KL(q(z2|zeta1)||p(z2|zeta1))] = KL(q(z, zeta)||p(z, zeta)) (Eq. 4)."""
     tiny, x = TinyDirectedSmoothed(), tiny_data()
     quadrature = tiny.joint_quadrature(x)
-    particles = quadrature.particles
-    decoder = particles.model_trace.nodes["x"]["unscaled_log_prob"]
-    exact_kl = quadrature.expectation(particles.guide_log_prob - particles.model_log_prob + decoder)
+    expected = exact_kl(quadrature)
     grid = tiny.joint_grid()
     objective = DVAEPlusPlusELBO(
         num_particles=grid.num_points, max_plate_nesting=1, vectorize_particles=True
@@ -173,8 +171,8 @@ def test_closed_form_bernoulli_kls_are_the_joint_kl():
     )
     assert set(kls) == {"z1", "z2"}
     closed_form = quadrature.expectation(kls["z1"] + kls["z2"])
-    assert (exact_kl > 0.1).all()
-    assert torch.allclose(closed_form, exact_kl, atol=QUADRATURE_TOLERANCE)
+    assert (expected > 0.1).all()
+    assert torch.allclose(closed_form, expected, atol=QUADRATURE_TOLERANCE)
 
 
 def test_trace_elbo_of_the_marginal_pair_is_the_marginal_elbo():
@@ -183,7 +181,7 @@ def test_trace_elbo_of_the_marginal_pair_is_the_marginal_elbo():
     objective = Trace_ELBO(num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True)
     exact = -tiny.marginal_quadrature(x).elbo().sum()
     parameters = list(tiny.parameters())
-    losses, gradients = _estimates(
+    losses, gradients = repeated_loss_and_gradient(
         objective, tiny.marginal_model, tiny.marginal_guide, x, parameters
     )
     assert_unbiased(losses.unsqueeze(-1), exact.detach())
@@ -200,7 +198,9 @@ def test_joint_elbo_estimator_is_unbiased_and_beats_trace_elbo():
     trace_elbo = Trace_ELBO(num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True)
     results = {}
     for name, objective in (("closed_form", closed_form), ("trace_elbo", trace_elbo)):
-        losses, gradients = _estimates(objective, tiny.joint_model, tiny.joint_guide, x, parameters)
+        losses, gradients = repeated_loss_and_gradient(
+            objective, tiny.joint_model, tiny.joint_guide, x, parameters
+        )
         assert_unbiased(losses.unsqueeze(-1), exact.detach())
         assert_unbiased(gradients, exact_gradient)
         results[name] = (losses.var(), gradients.var(0).sum())

@@ -16,15 +16,17 @@ from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.infer.dvae import DVAEELBO, rolfe_coupling_correction
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.smoothed_exact import SPIKE
-from tests.infer.test_dvae_pp import (
+from tests.infer.monte_carlo_checks import (
+    PARTICLES_PER_REPEAT,
+    assert_unbiased,
+    repeated_loss_and_gradient,
+)
+from tests.infer.smoothed_models import (
     BETA,
     MIXED_GROUPS,
-    PARTICLES_PER_REPEAT,
     TWO_SIDES,
     TinySmoothedRBM,
-    _estimates,
-    _exact_loss_and_gradient,
-    assert_unbiased,
+    exact_loss_and_gradient,
     tiny_data,
 )
 
@@ -41,10 +43,10 @@ def _objective(cls):
 def test_dvae_value_and_gradient_are_unbiased(groups):
     """Mean loss and mean Rolfe gradient (Eq. 11-12, 31) within 4 SE of the exact ones."""
     tiny, x = TinySmoothedRBM(smoother=SPIKE_AND_EXPONENTIAL, groups=groups), tiny_data()
-    losses, gradients = _estimates(
+    losses, gradients = repeated_loss_and_gradient(
         _objective(DVAEELBO), tiny.model, tiny.guide, x, list(tiny.parameters())
     )
-    exact_loss, exact_gradient = _exact_loss_and_gradient(tiny, x, atoms=SPIKE)
+    exact_loss, exact_gradient = exact_loss_and_gradient(tiny, x, atoms=SPIKE)
     assert_unbiased(losses.unsqueeze(-1), exact_loss)
     assert_unbiased(gradients, exact_gradient)
 
@@ -57,10 +59,10 @@ def test_autodiff_through_a_spike_misses_the_step_and_warns():
     """DVAE++'s estimator on spike smoothers is biased: what Rolfe's correction is for."""
     tiny, x = TinySmoothedRBM(smoother=SPIKE_AND_EXPONENTIAL), tiny_data()
     with pytest.warns(UserWarning, match="site 'z'.*exactly 0 or 1.*use DVAEELBO"):
-        _, gradients = _estimates(
+        _, gradients = repeated_loss_and_gradient(
             _objective(DVAEPlusPlusELBO), tiny.model, tiny.guide, x, list(tiny.parameters())
         )
-    _, exact_gradient = _exact_loss_and_gradient(tiny, x, atoms=SPIKE)
+    _, exact_gradient = exact_loss_and_gradient(tiny, x, atoms=SPIKE)
     standard_error = gradients.std(0) / gradients.size(0) ** 0.5
     deviation = (gradients.mean(0) - exact_gradient).abs()
     assert (deviation > BIAS_IN_STANDARD_ERRORS * standard_error).any()

@@ -20,7 +20,6 @@ import pytest
 import torch
 from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
-from torch import nn
 
 from pyro_dgm.distributions.binary_limit import BinaryLimit
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
@@ -29,161 +28,29 @@ from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.log_likelihood import log_likelihood
-from pyro_dgm.infer.smoothed_exact import (
-    BINARY_LIMIT,
-    OVERLAPPING,
-    SmoothedGroupSpec,
-    at_grid_points,
-    integrate_latents,
-    smoothed_grid,
-)
+from pyro_dgm.infer.smoothed_exact import BINARY_LIMIT, OVERLAPPING, at_grid_points, smoothed_grid
 from pyro_dgm.distributions.smoothing_marks import smooths
-
-NUM_STANDARD_ERRORS = 4.0
-"""|mean - exact| < 4 SE: a false alarm per compared number has probability 6e-5."""
-
-QUADRATURE_NODES = 6
-"""Gauss-Legendre nodes per unit; at beta = 3 the ELBO is within 3e-9 of 12 nodes' value."""
-
-QUADRATURE_TOLERANCE = 1e-7
-"""Two quadratures of different integrands agree to their (measured < 1e-8) error."""
-
-BETA = 3.0
-"""Inverse temperature of the tiny models' smoothers: smooth enough for a coarse quadrature."""
-
-TWO_SIDES = ((0, 1), (2, 3))
-"""Groups = the RBM's two sides (DVAE++ Eq. 7 as printed)."""
-
-MIXED_GROUPS = ((0, 2), (3,), (1,))
-"""Three groups that mix the sides: exercises nu-mu, mu-nu and mu-mu couplings."""
-
-
-class TinySmoothedRBM(nn.Module):
-    """x (3 pixels) <- zeta (4 units) <- z ~ RBM(2 + 2), with a hierarchical guide over groups.
-
-    Model: z ~ RBM; per group j, zeta_j ~ r(zeta_j | z_j) marked smooths("z", units_j);
-    x ~ Bernoulli(logits = zeta W + c). Guide: per group, zeta_j from the marginal
-    smoother with logits linear in (x, zeta_<j); then z ~ Bernoulli(nu).
-    """
-
-    def __init__(
-        self,
-        smoother=partial(OverlappingExponential, BETA),
-        groups=TWO_SIDES,
-        num_units1: int = 2,
-        num_units2: int = 2,
-        num_pixels: int = 3,
-        seed: int = 1,
-        dtype: torch.dtype = torch.float64,
-    ) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-
-        def randn(*shape: int) -> nn.Parameter:
-            return nn.Parameter(torch.randn(*shape, generator=generator, dtype=dtype))
-
-        self.smoother = smoother
-        self.groups = [list(units) for units in groups]
-        self.bias1, self.bias2 = randn(num_units1), randn(num_units2)
-        self.weight = randn(num_units1, num_units2)
-        self.decoder_weight = randn(num_units1 + num_units2, num_pixels)
-        self.decoder_bias = randn(num_pixels)
-        self.encoder_weights, self.encoder_biases = nn.ParameterList(), nn.ParameterList()
-        context = num_pixels
-        for units in self.groups:
-            self.encoder_weights.append(randn(context, len(units)))
-            self.encoder_biases.append(randn(len(units)))
-            context += len(units)
-        self.register_buffer("unit_order", torch.argsort(torch.tensor(sum(self.groups, []))))
-
-    def specs(self) -> list[SmoothedGroupSpec]:
-        return [SmoothedGroupSpec(f"zeta{j}", "z", units) for j, units in enumerate(self.groups)]
-
-    def prior_parameters(self) -> list[nn.Parameter]:
-        return [self.bias1, self.bias2, self.weight]
-
-    def _by_unit(self, per_group: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(per_group, dim=-1)[..., self.unit_order]
-
-    def model(self, x: torch.Tensor, num_data: int | None = None) -> None:
-        pyro.module("tiny_smoothed_rbm", self)
-        with pyro.plate("data", num_data or x.size(0), subsample_size=x.size(0)):
-            z = pyro.sample("z", RBM(self.bias1, self.bias2, self.weight))
-            zetas = []
-            for j, units in enumerate(self.groups):
-                smoothing = self.smoother(logits=x.new_zeros(len(units)))
-                zetas.append(
-                    pyro.sample(
-                        f"zeta{j}",
-                        smoothing.conditional(z[..., units]).to_event(1),
-                        infer=smooths("z", units),
-                    )
-                )
-            logits = self._by_unit(zetas) @ self.decoder_weight + self.decoder_bias
-            pyro.sample("x", dist.Bernoulli(logits=logits).to_event(1), obs=x)
-
-    def guide(self, x: torch.Tensor, num_data: int | None = None) -> None:
-        pyro.module("tiny_smoothed_rbm", self)
-        with pyro.plate("data", num_data or x.size(0), subsample_size=x.size(0)):
-            context, posterior_probs = x, []
-            for j in range(len(self.groups)):
-                logits = context @ self.encoder_weights[j] + self.encoder_biases[j]
-                smoother = self.smoother(logits=logits)
-                zeta = pyro.sample(f"zeta{j}", smoother.to_event(1))
-                posterior_probs.append(smoother.posterior_probs(zeta))
-                context = torch.cat(
-                    [context.expand(zeta.shape[:-1] + context.shape[-1:]), zeta], -1
-                )
-            pyro.sample("z", dist.Bernoulli(probs=self._by_unit(posterior_probs)).to_event(1))
-
-
-def tiny_data(num_points: int = 2) -> torch.Tensor:
-    patterns = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    return patterns[:num_points].to(torch.float64)
-
-
-def exact_quadrature(tiny: TinySmoothedRBM, x: torch.Tensor, atoms=OVERLAPPING, num_data=None):
-    grid = smoothed_grid({"z": 4}, tiny.specs(), atoms, QUADRATURE_NODES)
-    return integrate_latents(tiny.model, tiny.guide, grid, x.size(0), x, num_data)
-
-
-def exact_kl(quadrature) -> torch.Tensor:
-    """KL(q(z, zeta | x) || p(z, zeta)) per data point: E_q[log q - (log p(x, h) - log p(x | h))]."""
-    particles = quadrature.particles
-    decoder = particles.model_trace.nodes["x"]["unscaled_log_prob"]
-    return quadrature.expectation(particles.guide_log_prob - particles.model_log_prob + decoder)
-
-
-def gradients(loss: torch.Tensor, parameters) -> list[torch.Tensor]:
-    """d loss / d parameters, zeros for parameters the loss does not depend on."""
-    grads = torch.autograd.grad(loss, parameters, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(parameters, grads)]
-
-
-def flat_gradient(loss: torch.Tensor, parameters) -> torch.Tensor:
-    return torch.cat([g.reshape(-1) for g in gradients(loss, parameters)])
-
-
-def repeated(estimate, num_repeats: int) -> torch.Tensor:
-    """Stack num_repeats independent draws of a (tensor-valued) estimator."""
-    return torch.stack(
-        [torch.as_tensor(estimate()).detach().reshape(-1) for _ in range(num_repeats)]
-    )
-
-
-ROUNDING_TOLERANCE = 1e-9
-"""Components with no sampling noise (e.g. a bias gradient fixed by x) must match to rounding."""
-
-
-def assert_unbiased(draws: torch.Tensor, exact: torch.Tensor) -> None:
-    """|mean - exact| < 4 SE componentwise, SE = sd / sqrt(R) of the R independent draws."""
-    mean = draws.mean(0)
-    standard_error = draws.std(0) / math.sqrt(draws.size(0))
-    deviation = (mean - exact.reshape(-1)).abs()
-    assert (
-        deviation < NUM_STANDARD_ERRORS * standard_error + ROUNDING_TOLERANCE
-    ).all(), f"deviation / SE = {(deviation / standard_error).tolist()}"
-
+from tests.infer.gradients import flat_gradient, gradients
+from tests.infer.monte_carlo_checks import (
+    NUM_REPEATS,
+    NUM_STANDARD_ERRORS,
+    PARTICLES_PER_REPEAT,
+    assert_unbiased,
+    repeated,
+    repeated_loss_and_gradient,
+)
+from tests.infer.smoothed_models import (
+    BETA,
+    MIXED_GROUPS,
+    QUADRATURE_NODES,
+    QUADRATURE_TOLERANCE,
+    TWO_SIDES,
+    TinySmoothedRBM,
+    exact_kl,
+    exact_loss_and_gradient,
+    exact_quadrature,
+    tiny_data,
+)
 
 # ----- the closed-form KL (Eq. 6-7) is the KL --------------------------------------------
 
@@ -250,28 +117,6 @@ def test_closed_form_kl_gradient_matches_finite_differences():
 
 # ----- the estimator: unbiased value and gradient, lower variance than Trace_ELBO ---------
 
-NUM_REPEATS = 40
-"""Independent repetitions of an estimator for its mean and standard error (SE within ~11%)."""
-
-PARTICLES_PER_REPEAT = 250
-"""Vectorised particles per repetition: cheap, unlike the per-call tracing overhead."""
-
-
-def _estimates(objective, model, guide, x, parameters, num_repeats=NUM_REPEATS, **kwargs):
-    """(losses (R,), gradients (R, P)) of R independent evaluations of the objective."""
-    losses, gradients = [], []
-    for _ in range(num_repeats):
-        loss = objective.differentiable_loss(model, guide, x, **kwargs)
-        losses.append(loss.detach())
-        gradients.append(flat_gradient(loss, parameters))
-    return torch.stack(losses), torch.stack(gradients)
-
-
-def _exact_loss_and_gradient(tiny, x, parameters=None, **kwargs):
-    parameters = list(tiny.parameters()) if parameters is None else parameters
-    loss = -exact_quadrature(tiny, x, **kwargs).elbo().sum()
-    return loss.detach(), flat_gradient(loss, parameters)
-
 
 @pytest.mark.parametrize("groups", [TWO_SIDES, MIXED_GROUPS], ids=["two_sides", "mixed"])
 def test_dvae_pp_value_and_gradient_are_unbiased(groups):
@@ -280,8 +125,10 @@ def test_dvae_pp_value_and_gradient_are_unbiased(groups):
     objective = DVAEPlusPlusELBO(
         num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True, log_partition_gradient="exact"
     )
-    losses, gradients = _estimates(objective, tiny.model, tiny.guide, x, list(tiny.parameters()))
-    exact_loss, exact_gradient = _exact_loss_and_gradient(tiny, x)
+    losses, gradients = repeated_loss_and_gradient(
+        objective, tiny.model, tiny.guide, x, list(tiny.parameters())
+    )
+    exact_loss, exact_gradient = exact_loss_and_gradient(tiny, x)
     assert_unbiased(losses.unsqueeze(-1), exact_loss)
     assert_unbiased(gradients, exact_gradient)
 
@@ -289,15 +136,15 @@ def test_dvae_pp_value_and_gradient_are_unbiased(groups):
 def test_trace_elbo_on_the_same_pair_is_unbiased_but_noisier():
     """The pair is a plain Pyro program: Trace_ELBO is unbiased too, with far higher variance."""
     tiny, x = TinySmoothedRBM(), tiny_data()
-    exact_loss, exact_gradient = _exact_loss_and_gradient(tiny, x)
+    exact_loss, exact_gradient = exact_loss_and_gradient(tiny, x)
     dvae_pp = DVAEPlusPlusELBO(
         num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True, log_partition_gradient="exact"
     )
     trace_elbo = Trace_ELBO(num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True)
-    dvae_pp_losses, dvae_pp_gradients = _estimates(
+    dvae_pp_losses, dvae_pp_gradients = repeated_loss_and_gradient(
         dvae_pp, tiny.model, tiny.guide, x, list(tiny.parameters())
     )
-    trace_losses, trace_gradients = _estimates(
+    trace_losses, trace_gradients = repeated_loss_and_gradient(
         trace_elbo, tiny.model, tiny.guide, x, list(tiny.parameters())
     )
     assert_unbiased(trace_losses.unsqueeze(-1), exact_loss)
@@ -319,10 +166,13 @@ def test_persistent_chain_log_partition_gradient_is_unbiased():
         num_particles=20, vectorize_particles=True, num_chains=200, num_sweeps=PCD_SWEEPS
     )
     prior = tiny.prior_parameters()
-    _estimates(objective, tiny.model, tiny.guide, x, prior, num_repeats=5)  # burn in the chains
+    # burn in the chains
+    repeated_loss_and_gradient(objective, tiny.model, tiny.guide, x, prior, num_repeats=5)
     assert objective.chains["z"].num_chains == 200
-    _, gradients = _estimates(objective, tiny.model, tiny.guide, x, prior, num_repeats=PCD_STEPS)
-    _, exact_gradient = _exact_loss_and_gradient(tiny, x, parameters=prior)
+    _, gradients = repeated_loss_and_gradient(
+        objective, tiny.model, tiny.guide, x, prior, num_repeats=PCD_STEPS
+    )
+    _, exact_gradient = exact_loss_and_gradient(tiny, x, parameters=prior)
     assert objective.log_partition_source == {"z": "exact"}
     assert_unbiased(gradients, exact_gradient)
 
@@ -340,7 +190,7 @@ def test_subsampled_loss_and_gradient_estimate_the_full_data_ones():
         loss = objective.differentiable_loss(tiny.model, tiny.guide, batch, num_data=4)
         losses.append(loss.detach())
         gradients.append(flat_gradient(loss, list(tiny.parameters())))
-    exact_loss, exact_gradient = _exact_loss_and_gradient(tiny, x)
+    exact_loss, exact_gradient = exact_loss_and_gradient(tiny, x)
     assert_unbiased(torch.stack(losses).unsqueeze(-1), exact_loss)
     assert_unbiased(torch.stack(gradients), exact_gradient)
 

@@ -12,22 +12,19 @@ import torch
 
 from pyro_dgm.infer.importance import effective_sample_size, log_mean_exp
 from pyro_dgm.infer.log_likelihood import StreamingLogPowerSums, log_likelihood
-from tests.infer.test_bihm import (
-    ROUNDING_TOLERANCE,
-    Z_SCORE_BOUND,
-    data,  # noqa: F401 (fixture)
-    DrawPool,
-    ExactPosteriorPair,
+from tests.infer.exact_expectations import (
     exact_log_marginal,
     exact_particles,
     finite_k_expectation,
-    guide_draws,
+)
+from tests.infer.fixed_draws import DrawPool, guide_draws
+from tests.infer.monte_carlo_checks import (
+    NUM_STANDARD_ERRORS,
+    ROUNDING_TOLERANCE,
     per_point_mean_and_standard_error,
     replicate,
-    sbn,  # noqa: F401 (fixture)
 )
-
-NUM_DATA_POINTS = 3
+from tests.infer.small_models import NUM_DATA_POINTS, ExactPosteriorPair
 
 
 def iwae_statistic(tuple_log_w: torch.Tensor) -> torch.Tensor:
@@ -60,17 +57,17 @@ def test_bias_shrinks_with_k_and_vanishes_within_standard_error(sbn, data):
             expected = finite_k_expectation(
                 exact.guide_log_prob, exact.log_weights, num_particles, iwae_statistic
             )
-            assert ((mean - expected).abs() < Z_SCORE_BOUND * standard_error[num_particles]).all()
+            assert ((mean - expected).abs() < NUM_STANDARD_ERRORS * standard_error[num_particles]).all()
 
     def significantly_smaller(small: int, large: int) -> torch.Tensor:
         spread = (standard_error[small] ** 2 + standard_error[large] ** 2).sqrt()
-        return bias[large].abs() < bias[small].abs() - Z_SCORE_BOUND * spread
+        return bias[large].abs() < bias[small].abs() - NUM_STANDARD_ERRORS * spread
 
     assert significantly_smaller(1, 10).all()
     assert significantly_smaller(10, 1000).all()
     # at K = 1000 what is left is the first-order bias -chi^2(p(h|x) || q) / (2K), plus noise
     first_order_bias = -chi_square(exact) / (2 * 1000)
-    assert ((bias[1000] - first_order_bias).abs() < Z_SCORE_BOUND * standard_error[1000]).all()
+    assert ((bias[1000] - first_order_bias).abs() < NUM_STANDARD_ERRORS * standard_error[1000]).all()
 
 
 def test_chunked_and_unchunked_agree_on_the_same_draws(sbn, data):

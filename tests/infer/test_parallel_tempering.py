@@ -5,12 +5,13 @@ import math
 import pytest
 import torch
 
-from pyro_dgm.distributions.rbm import RBM, exact_log_partition
+from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.infer.parallel_tempering import (
     _clustered_standard_error,
     bennett_log_ratio,
     parallel_tempering,
 )
+from tests.infer.random_rbms import exact_log_partition_of, random_rbm
 
 STANDARD_ERRORS = 4.0
 """An estimate is accepted within 4 of its standard errors (two-sided p ~ 6e-5 if normal)."""
@@ -31,18 +32,6 @@ but their mean over 64 runs is stable to ~2%; the bounds are +-36% on the log sc
 
 GAUSSIAN_SHIFT = 1.0
 """Bennett test problems: N(0, 1) against N(1, 1), overlap enough for ~0.05 nats at n = 500."""
-
-
-def random_rbm(num_units1, num_units2, weight_scale, bias_scale=0.5, batch_shape=()):
-    return RBM(
-        bias_scale * torch.randn(*batch_shape, num_units1, dtype=torch.float64),
-        bias_scale * torch.randn(*batch_shape, num_units2, dtype=torch.float64),
-        weight_scale * torch.randn(*batch_shape, num_units1, num_units2, dtype=torch.float64),
-    )
-
-
-def exact(rbm):
-    return exact_log_partition(rbm.bias1, rbm.bias2, rbm.weight)
 
 
 def gaussian_bennett_problems(num_draws, num_problems, log_ratio):
@@ -82,7 +71,7 @@ def test_bennett_ratio_and_its_sandwich_error_on_gaussians():
 def test_agrees_with_exact_log_partition(base, num_units1, num_units2):
     rbm = random_rbm(num_units1, num_units2, weight_scale=0.5)
     result = parallel_tempering(rbm, num_chains=16, betas=8, num_steps=600, base=base)
-    error = (result.log_partition - exact(rbm)).abs()
+    error = (result.log_partition - exact_log_partition_of(rbm)).abs()
     assert result.standard_error < MAX_STANDARD_ERROR
     assert error < STANDARD_ERRORS * result.standard_error
     assert result.log_ratios.shape == (7,)
@@ -96,7 +85,7 @@ def test_standard_error_matches_the_spread_of_replicate_runs():
     spread = estimates.std()
     ratio = spread / result.standard_error.mean()
     assert SPREAD_RATIO_BOUNDS[0] < ratio < SPREAD_RATIO_BOUNDS[1]
-    mean_error = (estimates.mean() - exact(rbm)[0]).abs()
+    mean_error = (estimates.mean() - exact_log_partition_of(rbm)[0]).abs()
     assert mean_error < STANDARD_ERRORS * spread / math.sqrt(NUM_REPLICATES)
 
 
@@ -119,7 +108,7 @@ def test_batched_rbms_each_agree_with_exact():
     result = parallel_tempering(rbm, num_chains=16, betas=6, num_steps=400)
     assert result.log_partition.shape == (3,)
     assert result.swap_rates.shape == (5, 3)
-    error = (result.log_partition - exact(rbm)).abs()
+    error = (result.log_partition - exact_log_partition_of(rbm)).abs()
     assert (error < STANDARD_ERRORS * result.standard_error).all()
 
 
@@ -150,5 +139,5 @@ def test_runs_on_cuda():
     on_gpu = RBM(rbm.bias1.cuda(), rbm.bias2.cuda(), rbm.weight.cuda())
     result = parallel_tempering(on_gpu, num_chains=16, betas=8, num_steps=400)
     assert result.log_partition.device.type == "cuda"
-    error = (result.log_partition.cpu() - exact(rbm)).abs()
+    error = (result.log_partition.cpu() - exact_log_partition_of(rbm)).abs()
     assert error < STANDARD_ERRORS * result.standard_error.cpu()

@@ -16,24 +16,17 @@ from pyro_dgm.infer.bihm import BiHMELBO
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.log_likelihood import log_likelihood
 from pyro_dgm.infer.partition import bihm_log_likelihood, estimate_log_partition_squared
-from tests.infer.small_models import TinySBN
-from tests.infer.test_bihm import (
+from tests.infer.exact_expectations import exact_log_bound, exact_log_marginal, exact_particles
+from tests.infer.fixed_draws import DrawPool, guide_draws
+from tests.infer.monte_carlo_checks import (
+    NUM_STANDARD_ERRORS,
     ROUNDING_TOLERANCE,
-    Z_SCORE_BOUND,
-    data,  # noqa: F401 (fixture)
-    DrawPool,
-    ExactPosteriorPair,
-    exact_log_bound,
-    exact_log_marginal,
-    exact_particles,
-    guide_draws,
     per_point_mean_and_standard_error,
     replicate,
-    sbn,  # noqa: F401 (fixture)
 )
+from tests.infer.small_models import NUM_DATA_POINTS, ExactPosteriorPair, TinySBN
 
 NUM_PIXELS = 4
-NUM_DATA_POINTS = 3
 
 
 def exact_log_partition_squared(sbn: TinySBN) -> torch.Tensor:
@@ -61,7 +54,7 @@ def test_partition_squared_is_unbiased(sbn, data, num_inner):
     with torch.no_grad():
         exact = exact_log_partition_squared(sbn).exp()
     error = (estimate.partition_squared - exact).abs()
-    assert error < Z_SCORE_BOUND * estimate.partition_squared_standard_error
+    assert error < NUM_STANDARD_ERRORS * estimate.partition_squared_standard_error
     assert estimate.num_outer == 200_000 and estimate.num_inner == num_inner
 
 
@@ -84,7 +77,7 @@ def test_standard_error_matches_spread_of_replicate_estimates(sbn, data):
     variance_error = ((centered.pow(4).mean() - variance**2) / num_replicates).sqrt()
     reported_error = reported_variances.std() / num_replicates**0.5
     spread = (variance_error**2 + reported_error**2).sqrt()
-    assert (variance - reported_variances.mean()).abs() < Z_SCORE_BOUND * spread
+    assert (variance - reported_variances.mean()).abs() < NUM_STANDARD_ERRORS * spread
 
 
 def test_exact_posterior_guide_gives_unit_partition_with_zero_error():
@@ -121,7 +114,7 @@ def test_log_p_star_approaches_exact(sbn, data):
         exact_log_p_star = log_bound - exact_log_partition_squared(sbn)
         first_order_bias = -(exact_log_marginal(exact) - log_bound).expm1() / num_samples
     spread = (standard_error**2 + partition.standard_error**2).sqrt()  # Z^2 error is shared
-    assert ((mean - (exact_log_p_star + first_order_bias)).abs() < Z_SCORE_BOUND * spread).all()
+    assert ((mean - (exact_log_p_star + first_order_bias)).abs() < NUM_STANDARD_ERRORS * spread).all()
     log_p_star = result.log_bound - partition.log_partition_squared
     torch.testing.assert_close(result.log_p_star, log_p_star)
 

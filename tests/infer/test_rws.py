@@ -6,35 +6,36 @@ replicates, and one batched backward pass (``is_grads_batched``) gives one
 gradient per group. Group means are i.i.d., so their spread gives the standard
 error, and every statistical assertion is "within NUM_STANDARD_ERRORS".
 
-The helpers here (exact K-sample expectations, replicate gradients) are shared
-with ``test_vimco.py``.
+The exact K-sample expectations (``exact_expectations.py``) and replicate gradients
+(``monte_carlo_checks.py``) are shared with ``test_vimco.py``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import SVI
-from pyro.optim import Adam
 
-from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
-from pyro_dgm.infer.importance import WeightedParticles, log_mean_exp
+from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.importance import WeightedParticles
 from pyro_dgm.infer.rws import ReweightedWakeSleep
-from tests.infer.small_models import TinySBN, distinct_binary_data
-
-NUM_STANDARD_ERRORS = 4.0
-"""|mean - exact| < 4 SE per component: a false alarm has probability ~6e-5 each."""
-
-NUM_REPLICATE_GROUPS = 40
-"""Independent group means per estimate; 39 degrees of freedom for each SE."""
-
-NUM_DATA_POINTS = 3
-"""B distinct data points per minibatch, so per-data-point weights matter."""
+from tests.infer.exact_expectations import ExactKSample, exact_particles
+from tests.infer.gradients import flat_gradient
+from tests.infer.monte_carlo_checks import (
+    NUM_STANDARD_ERRORS,
+    MonteCarloMean,
+    replicate_gradients,
+)
+from tests.infer.small_models import (
+    NUM_DATA_POINTS,
+    SUBSAMPLE_FACTOR,
+    TinySBN,
+    distinct_binary_data,
+)
+from tests.infer.training_checks import assert_svi_improves_the_exact_likelihood
 
 GUIDE_FIT_STEPS = 20
 GUIDE_FIT_LEARNING_RATE = 0.05
@@ -43,134 +44,6 @@ self-normalised weights large at K = 2 yet near the noise at K = 128."""
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def flat_grad(output: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
-    """d output / d params as one vector; parameters output does not depend on give 0."""
-    grads = torch.autograd.grad(output, params, retain_graph=True, allow_unused=True)
-    return torch.cat(
-        [
-            torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1)
-            for g, p in zip(grads, params)
-        ]
-    )
-
-
-@dataclass
-class MonteCarloMean:
-    mean: torch.Tensor
-    standard_error: torch.Tensor
-
-    def z_scores(self, exact: torch.Tensor, allowance: torch.Tensor | float = 0.0) -> torch.Tensor:
-        """|mean - exact| in standard errors, after granting ``allowance`` (e.g. a bias bound)."""
-        excess = ((self.mean - exact).abs() - allowance).clamp(min=0.0)
-        # a component with no variance (e.g. a weight from a pixel that is 0 in every
-        # data point) must match exactly: 0 SE off if equal, infinitely many if not
-        return torch.where(excess == 0, 0.0, excess / self.standard_error)
-
-    def assert_matches(self, exact: torch.Tensor, allowance: torch.Tensor | float = 0.0) -> None:
-        z = self.z_scores(exact, allowance)
-        assert z.max() < NUM_STANDARD_ERRORS, (
-            f"max |mean - exact| = {z.max():.2f} SE (component {z.argmax().item()}); "
-            f"mean {self.mean.tolist()}, exact {exact.tolist()}"
-        )
-
-
-def replicate_gradients(
-    per_point_loss: torch.Tensor,
-    params: list[torch.Tensor],
-    points_per_replicate: int = NUM_DATA_POINTS,
-    num_groups: int = NUM_REPLICATE_GROUPS,
-) -> MonteCarloMean:
-    """Mean and SE over replicates of d(sum of one replicate's losses)/d params.
-
-    ``per_point_loss`` has shape (R * points_per_replicate,), replicate r in rows
-    ``r * points_per_replicate + b``; replicates are dealt round-robin to groups.
-    """
-    num_points = per_point_loss.numel()
-    num_replicates = num_points // points_per_replicate
-    assert num_replicates % num_groups == 0
-    group = (torch.arange(num_points) // points_per_replicate) % num_groups
-    selector = torch.zeros(num_groups, num_points, dtype=per_point_loss.dtype)
-    selector[group, torch.arange(num_points)] = 1.0
-    grads = torch.autograd.grad(
-        per_point_loss,
-        params,
-        grad_outputs=selector,
-        is_grads_batched=True,
-        retain_graph=True,
-        allow_unused=True,
-    )
-    per_group = torch.cat(
-        [
-            (
-                torch.zeros(num_groups, p.numel(), dtype=p.dtype)
-                if g is None
-                else g.reshape(num_groups, -1)
-            )
-            for g, p in zip(grads, params)
-        ],
-        dim=1,
-    ) / (num_replicates // num_groups)
-    return MonteCarloMean(per_group.mean(0), per_group.std(0) / math.sqrt(num_groups))
-
-
-def exact_particles(sbn: TinySBN, x: torch.Tensor, **kwargs) -> WeightedParticles:
-    """All 32 latent configurations of TinySBN for each data point (rows: configurations)."""
-    return enumerate_latents(
-        sbn.model, sbn.guide, sbn.latent_shapes, x.size(0), x, dtype=x.dtype, **kwargs
-    )
-
-
-def particle_tuples(log_values: torch.Tensor, num_particles: int) -> torch.Tensor:
-    """Every K-tuple of configurations: (C, B) -> (C^K, K, B)."""
-    num_configurations = log_values.size(0)
-    index = torch.cartesian_prod(*[torch.arange(num_configurations)] * num_particles)
-    return log_values[index.reshape(-1, num_particles)]
-
-
-@dataclass
-class ExactKSample:
-    r"""Exact expectations over :math:`h_{1:K} \sim \prod_k q(h_k \mid x_b)`, per data point."""
-
-    model_log_prob: torch.Tensor  # (T, K, B)
-    guide_log_prob: torch.Tensor  # (T, K, B)
-
-    @classmethod
-    def of(cls, particles: WeightedParticles, num_particles: int) -> "ExactKSample":
-        return cls(
-            particle_tuples(particles.model_log_prob, num_particles),
-            particle_tuples(particles.guide_log_prob, num_particles),
-        )
-
-    @property
-    def tuple_prob(self) -> torch.Tensor:
-        """q(h_1..h_K | x_b), shape (T, B), differentiable w.r.t. the guide."""
-        return self.guide_log_prob.sum(dim=1).exp()
-
-    def bound(self, detach_guide: bool = False) -> torch.Tensor:
-        """L_K per tuple and data point, (T, B)."""
-        guide_log_prob = self.guide_log_prob.detach() if detach_guide else self.guide_log_prob
-        return log_mean_exp(self.model_log_prob - guide_log_prob, dim=1)
-
-    def expected_bound(self) -> torch.Tensor:
-        """E[L_K] per data point, (B,), differentiable in every parameter (exact ∇E[L_K])."""
-        return (self.tuple_prob * self.bound()).sum(dim=0)
-
-    def variance_of_bound(self) -> torch.Tensor:
-        prob = self.tuple_prob.detach()
-        bound = self.bound().detach()
-        return (prob * bound**2).sum(0) - (prob * bound).sum(0) ** 2
-
-    def expected_wake_theta_objective(self) -> torch.Tensor:
-        """E_q[L_K] with q held fixed: its θ-gradient is the exact mean of wake-θ (2)."""
-        return (self.tuple_prob.detach() * self.bound(detach_guide=True)).sum(dim=0)
-
-    def expected_wake_phi_objective(self) -> torch.Tensor:
-        r"""E_q[\sum_k \tilde w_k \log q(h_k|x)], weights and q-probabilities held fixed."""
-        normalized = torch.softmax((self.model_log_prob - self.guide_log_prob).detach(), dim=1)
-        weighted = (normalized * self.guide_log_prob).sum(dim=1)
-        return (self.tuple_prob.detach() * weighted).sum(dim=0)
 
 
 def leading_bias(particles: WeightedParticles, objective: torch.Tensor, params) -> torch.Tensor:
@@ -184,9 +57,9 @@ def leading_bias(particles: WeightedParticles, objective: torch.Tensor, params) 
     """
     posterior = torch.softmax(particles.model_log_prob, dim=0).detach()
     second_moment = (posterior**2 / particles.guide_log_prob.exp()).detach()  # E_p[ŵ] per point
-    weighted = flat_grad((second_moment * objective).sum(), params)
+    weighted = flat_gradient((second_moment * objective).sum(), params)
     centred = sum(
-        second_moment[:, b].sum() * flat_grad((posterior[:, b] * objective[:, b]).sum(), params)
+        second_moment[:, b].sum() * flat_gradient((posterior[:, b] * objective[:, b]).sum(), params)
         for b in range(objective.size(1))
     )
     return -(weighted - centred)
@@ -204,24 +77,6 @@ def fit_guide(sbn: TinySBN, x: torch.Tensor, num_steps: int = GUIDE_FIT_STEPS) -
         optimizer.step()
 
 
-def exact_negative_log_likelihood(sbn: TinySBN, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        return -torch.logsumexp(exact_particles(sbn, x).model_log_prob, dim=0).sum().item()
-
-
-# ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def data() -> torch.Tensor:
-    return distinct_binary_data(NUM_DATA_POINTS)
-
-
-@pytest.fixture
-def sbn() -> TinySBN:
-    return TinySBN()
-
-
 def wake_terms(sbn, data, num_particles, num_replicates, **kwargs):
     objective = ReweightedWakeSleep(num_particles=num_particles, **kwargs)
     return objective.terms(sbn.model, sbn.guide, data.repeat(num_replicates, 1))
@@ -237,9 +92,9 @@ def test_wake_gradients_match_exact_k_sample_expectation(sbn, data, num_particle
     terms = wake_terms(sbn, data, num_particles, num_replicates)
 
     wake_theta = replicate_gradients(terms.wake_theta, model_params)
-    wake_theta.assert_matches(-flat_grad(exact.expected_wake_theta_objective().sum(), model_params))
+    wake_theta.assert_matches(-flat_gradient(exact.expected_wake_theta_objective().sum(), model_params))
     wake_phi = replicate_gradients(terms.wake_phi, guide_params)
-    wake_phi.assert_matches(-flat_grad(exact.expected_wake_phi_objective().sum(), guide_params))
+    wake_phi.assert_matches(-flat_gradient(exact.expected_wake_phi_objective().sum(), guide_params))
 
 
 def test_per_minibatch_weights_give_a_different_answer(sbn):
@@ -252,7 +107,7 @@ def test_per_minibatch_weights_give_a_different_answer(sbn):
     num_points, num_particles, num_pyro_replicates = 6, 2, 600
     data = distinct_binary_data(num_points)
     model_params = sbn.model_parameters()
-    exact = -flat_grad(
+    exact = -flat_gradient(
         ExactKSample.of(exact_particles(sbn, data), num_particles)
         .expected_wake_theta_objective()
         .sum(),
@@ -261,7 +116,7 @@ def test_per_minibatch_weights_give_a_different_answer(sbn):
     pyro_rws = pyro.infer.ReweightedWakeSleep(num_particles=num_particles, max_plate_nesting=1)
     pyro_grads = torch.stack(
         [
-            flat_grad(pyro_rws._loss(sbn.model, sbn.guide, (data,), {})[0], model_params)
+            flat_gradient(pyro_rws._loss(sbn.model, sbn.guide, (data,), {})[0], model_params)
             for _ in range(
                 num_pyro_replicates
             )  # one weight per call: replicates cannot share a batch
@@ -311,11 +166,11 @@ def test_wake_gradients_converge_to_their_limit(
     posterior = torch.softmax(particles.model_log_prob, dim=0).detach()
     if phase == "wake_theta":
         params = fitted_sbn.model_parameters()
-        limit = -flat_grad(torch.logsumexp(particles.model_log_prob, dim=0).sum(), params)
+        limit = -flat_gradient(torch.logsumexp(particles.model_log_prob, dim=0).sum(), params)
         per_configuration = particles.model_log_prob
     else:
         params = fitted_sbn.guide_parameters()
-        limit = -flat_grad((posterior * particles.guide_log_prob).sum(), params)
+        limit = -flat_gradient((posterior * particles.guide_log_prob).sum(), params)
         per_configuration = particles.guide_log_prob
     bias_coefficient = -leading_bias(particles, per_configuration, params)  # of the loss gradient
     index = 0 if phase == "wake_theta" else 1
@@ -335,7 +190,7 @@ class TrailingDimsSBN(TinySBN):
     """TinySBN whose guide sizes its data plate from x.shape[-2], so S > 1 dreams fit."""
 
     def guide(self, x: torch.Tensor, num_data: int | None = None) -> None:
-        pyro.module("tiny_sbn", self)
+        pyro.module(self.name, self)
         batch = x.shape[-2]
         with pyro.plate("data", num_data or batch, subsample_size=batch):
             h1 = pyro.sample(
@@ -365,15 +220,15 @@ def test_sleep_gradient_matches_exact_expectation(data, num_sleep_particles, mod
     )
     terms = objective.terms(sbn.model, sbn.guide, data.repeat(2000, 1))  # data: a shape template
     estimate = replicate_gradients(terms.sleep_phi, guide_params)
-    estimate.assert_matches(-NUM_DATA_POINTS * flat_grad(exact_mean, guide_params))
+    estimate.assert_matches(-NUM_DATA_POINTS * flat_gradient(exact_mean, guide_params))
 
 
 def test_sleep_phase_leaves_model_parameters_alone(sbn, data):
     terms = ReweightedWakeSleep(num_particles=4, insomnia=0.5).terms(sbn.model, sbn.guide, data)
-    assert flat_grad(terms.sleep_phi.sum(), sbn.model_parameters()).abs().max() == 0
-    assert flat_grad(terms.wake_phi.sum(), sbn.model_parameters()).abs().max() == 0
-    assert flat_grad(terms.wake_theta.sum(), sbn.guide_parameters()).abs().max() == 0
-    assert flat_grad(terms.sleep_phi.sum(), sbn.guide_parameters()).abs().max() > 0
+    assert flat_gradient(terms.sleep_phi.sum(), sbn.model_parameters()).abs().max() == 0
+    assert flat_gradient(terms.wake_phi.sum(), sbn.model_parameters()).abs().max() == 0
+    assert flat_gradient(terms.wake_theta.sum(), sbn.guide_parameters()).abs().max() == 0
+    assert flat_gradient(terms.sleep_phi.sum(), sbn.guide_parameters()).abs().max() > 0
 
 
 @pytest.mark.parametrize("insomnia", [0.0, 0.3, 1.0])
@@ -386,24 +241,20 @@ def test_loss_and_grads_mix_the_phases(sbn, data, insomnia):
     guide_grad = torch.cat([p.grad.reshape(-1) for p in sbn.guide_parameters()])
     pyro.set_rng_seed(1)
     terms = objective.terms(sbn.model, sbn.guide, data)
-    expected_guide = insomnia * flat_grad(terms.wake_phi.sum(), sbn.guide_parameters())
+    expected_guide = insomnia * flat_gradient(terms.wake_phi.sum(), sbn.guide_parameters())
     if insomnia < 1:
-        expected_guide = expected_guide + (1 - insomnia) * flat_grad(
+        expected_guide = expected_guide + (1 - insomnia) * flat_gradient(
             terms.sleep_phi.sum(), sbn.guide_parameters()
         )
     else:
         assert terms.sleep_phi is None  # no dreams drawn
-    assert torch.allclose(model_grad, flat_grad(terms.wake_theta.sum(), sbn.model_parameters()))
+    assert torch.allclose(model_grad, flat_gradient(terms.wake_theta.sum(), sbn.model_parameters()))
     assert torch.allclose(guide_grad, expected_guide)
     assert loss == pytest.approx(terms.wake_theta.sum().item())
     assert objective.last_losses.wake_theta == pytest.approx(loss)
 
 
 # ----------------------------------------------------------------------------- scaling
-
-
-SUBSAMPLE_FACTOR = 10
-"""num_data = 10 x the minibatch: every loss must scale by N/B = 10."""
 
 
 @pytest.mark.parametrize("num_data_factor", [None, SUBSAMPLE_FACTOR])
@@ -434,7 +285,7 @@ def test_losses_are_unbiased_for_the_full_data_set(sbn, data, num_data_factor):
 
 def test_guide_missing_a_site_is_named(sbn, data):
     def guide_without_h2(x, num_data=None):
-        pyro.module("tiny_sbn", sbn)
+        pyro.module(sbn.name, sbn)
         with pyro.plate("data", x.size(0)):
             pyro.sample("h1", dist.Bernoulli(logits=x @ sbn.q1_weight + sbn.q1_bias).to_event(1))
 
@@ -463,18 +314,6 @@ def test_sleep_needs_to_find_the_observed_tensor(sbn, data):
 def test_invalid_arguments(bad):
     with pytest.raises(ValueError):
         ReweightedWakeSleep(**bad)
-
-
-def assert_svi_improves_the_exact_likelihood(objective, num_steps: int = 150) -> None:
-    """SVI on six points: every loss a finite float, and the exact -log p(x) drops by > 1 nat."""
-    sbn = TinySBN()
-    data = distinct_binary_data(6)
-    svi = SVI(sbn.model, sbn.guide, Adam({"lr": 0.05}), loss=objective)
-    before = exact_negative_log_likelihood(sbn, data)
-    losses = [svi.step(data) for _ in range(num_steps)]
-    after = exact_negative_log_likelihood(sbn, data)
-    assert all(isinstance(loss, float) and math.isfinite(loss) for loss in losses)
-    assert after < before - 1.0, (before, after)
 
 
 def test_svi_training_improves_the_exact_likelihood():

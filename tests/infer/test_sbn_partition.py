@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
+from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.partition import estimate_log_partition_squared
 from pyro_dgm.infer.sbn_partition import (
     SigmoidBeliefStack,
@@ -28,51 +28,17 @@ from pyro_dgm.infer.sbn_partition import (
 )
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide
+from tests.infer.exact_expectations import exact_log_terms
+from tests.infer.small_models import TINY_BIHM_LAYER_SIZES, tiny_bihm
 
 Z_SCORE_BOUND = 4.0
 """|estimate - exact| < 4 standard errors: a false alarm has probability ~6e-5 per check."""
-
-TINY_LAYER_SIZES = [4, 3, 2]
-"""x (4 pixels) <- h1 (3) <- h2 (2): 2^4 x 2^5 = 512 joint states, enumerable."""
-
-PARAMETER_SCALE = 1.5
-"""Std of the random weights and biases: far from Z = 1 and from symmetric solutions."""
 
 MAX_STANDARD_ERROR = 0.02
 """Each statistical check must be sharp: its standard error below this (in nats)."""
 
 BIHM_MNIST_LAYER_SIZES = [784, 300, 200, 100, 75, 50, 35, 30, 25, 20, 15, 10, 10]
 """BiHM's best MNIST model (Sec. 4)."""
-
-
-def tiny_bihm(dtype: torch.dtype = torch.float64, seed: int = 3) -> tuple[SigmoidBeliefNet, BottomUpGuide]:
-    """A 4-3-2 sigmoid belief net and bottom-up guide with random N(0, 1.5^2) parameters."""
-    generator = torch.Generator().manual_seed(seed)
-    model, guide = SigmoidBeliefNet(TINY_LAYER_SIZES), BottomUpGuide(TINY_LAYER_SIZES)
-    with torch.no_grad():
-        for parameter in [*model.parameters(), *guide.parameters()]:
-            parameter.copy_(PARAMETER_SCALE * torch.randn(parameter.shape, generator=generator))
-    return model.to(dtype), guide.to(dtype)
-
-
-def exact_log_terms(model: SigmoidBeliefNet, guide: BottomUpGuide) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Every x (rows, MSB-first codes) by every h = (h1, h2) (columns): log p(x,h), log q(h|x).
-
-    From Pyro's own trace log-densities (:func:`enumerate_latents`), independent of
-    the fast path's arithmetic. Shapes (16, 32).
-    """
-    dtype = model.prior.bias.dtype
-    data = all_binary_configurations(TINY_LAYER_SIZES[0], dtype=dtype)
-    with torch.no_grad():
-        particles = enumerate_latents(
-            model,
-            guide,
-            {"h1": (TINY_LAYER_SIZES[1],), "h2": (TINY_LAYER_SIZES[2],)},
-            data.size(0),
-            data,
-            dtype=dtype,
-        )
-    return particles.model_log_prob.T, particles.guide_log_prob.T
 
 
 def exact_log_bound(model: SigmoidBeliefNet, guide: BottomUpGuide) -> torch.Tensor:
@@ -234,13 +200,13 @@ def test_rejects_what_it_cannot_run():
         estimate_sbn_log_partition_squared(model, BottomUpGuide([4, 3, 3]).double(), num_outer=10)
     with pytest.raises(ValueError, match="hidden layers"):
         estimate_sbn_log_partition_squared(
-            SigmoidBeliefNet(TINY_LAYER_SIZES, hidden_sizes=[5]),
-            BottomUpGuide(TINY_LAYER_SIZES),
+            SigmoidBeliefNet(TINY_BIHM_LAYER_SIZES, hidden_sizes=[5]),
+            BottomUpGuide(TINY_BIHM_LAYER_SIZES),
             num_outer=10,
         )
     with pytest.raises(ValueError, match="BottomUpGuide"):
         estimate_sbn_log_partition_squared(model, model, num_outer=10)
     with pytest.raises(ValueError, match="guide's are"):
-        estimate_sbn_log_partition_squared(model, BottomUpGuide(TINY_LAYER_SIZES), num_outer=10)
+        estimate_sbn_log_partition_squared(model, BottomUpGuide(TINY_BIHM_LAYER_SIZES), num_outer=10)
     with pytest.raises(ValueError, match="partition= .* or num_outer="):
         sbn_bihm_log_likelihood(model, guide, torch.zeros(1, 4, dtype=torch.float64))

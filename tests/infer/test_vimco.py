@@ -2,7 +2,7 @@
 
 For K = 2 or 3, E_q[L_K] is a finite sum over the 32^K tuples of TinySBN's latent
 configurations; autograd through it (the tuple probabilities included) is the exact
-gradient VIMCO estimates without bias. Helpers come from ``test_rws.py``.
+gradient VIMCO estimates without bias. Helpers are shared with ``test_rws.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +17,11 @@ from pyro.infer import RenyiELBO
 
 from pyro_dgm.infer.importance import log_mean_exp
 from pyro_dgm.infer.vimco import VIMCO, leave_one_out_bounds
-from tests.infer.small_models import TinySBN
-from tests.infer.test_rws import (  # noqa: F401  (data, sbn: shared fixtures)
-    NUM_STANDARD_ERRORS,
-    SUBSAMPLE_FACTOR,
-    ExactKSample,
-    assert_svi_improves_the_exact_likelihood,
-    data,
-    exact_particles,
-    flat_grad,
-    replicate_gradients,
-    sbn,
-)
+from tests.infer.exact_expectations import ExactKSample, exact_particles
+from tests.infer.gradients import flat_gradient
+from tests.infer.monte_carlo_checks import NUM_STANDARD_ERRORS, replicate_gradients
+from tests.infer.small_models import SUBSAMPLE_FACTOR, TinySBN
+from tests.infer.training_checks import assert_svi_improves_the_exact_likelihood
 
 FINITE_DIFFERENCE_STEP = 1e-5
 FINITE_DIFFERENCE_TOLERANCE = 1e-7
@@ -38,7 +31,7 @@ FINITE_DIFFERENCE_TOLERANCE = 1e-7
 def exact_bound_gradient(sbn: TinySBN, data: torch.Tensor, num_particles: int) -> torch.Tensor:
     """Exact ∇ sum_b E[L_K(x_b)] over all of TinySBN's parameters."""
     expected = ExactKSample.of(exact_particles(sbn, data), num_particles).expected_bound()
-    return flat_grad(expected.sum(), list(sbn.parameters()))
+    return flat_gradient(expected.sum(), list(sbn.parameters()))
 
 
 def test_exact_ground_truth_matches_finite_differences(sbn, data):
@@ -93,7 +86,7 @@ def test_without_score_term_the_guide_gradient_is_wrong(sbn, data):
     """The pathwise part alone is biased (RenyiELBO(alpha=0) on discrete guides, issue #3289)."""
     num_particles, num_replicates = 3, 4000
     guide_params = sbn.guide_parameters()
-    exact = -flat_grad(
+    exact = -flat_gradient(
         ExactKSample.of(exact_particles(sbn, data), num_particles).expected_bound().sum(),
         guide_params,
     )
@@ -201,7 +194,7 @@ def test_reparameterized_guide_matches_pyro_iwae_on_one_data_point():
 
 def test_guide_with_a_misnamed_site_is_named(sbn, data):
     def guide_with_typo(x, num_data=None):
-        pyro.module("tiny_sbn", sbn)
+        pyro.module(sbn.name, sbn)
         with pyro.plate("data", x.size(0)):
             h1 = pyro.sample(
                 "h1", dist.Bernoulli(logits=x @ sbn.q1_weight + sbn.q1_bias).to_event(1)
