@@ -39,7 +39,9 @@ def rolfe_coupling_correction(
     earlier, later, _ = coupling_masks(group_of_unit.to(weight.device), num_units1)
     weight = weight.detach()
     fixed = probs.detach()
-    threshold_weight = (1 - z) / (1 - fixed)  # importance weight of rho_u at 1 - q_u (Eq. 31)
+    # importance weight of rho_u at 1 - q_u (Eq. 31); units with z_u = 1 contribute 0, also
+    # where q_u rounds to 1 (sigmoid of a logit above ~17 in float32), which would give 0/0
+    threshold_weight = torch.where(z < 1, (1 - z) / (1 - fixed), torch.zeros_like(z))
     moving = threshold_weight * (probs - fixed)  # value 0, gradient (1-z)/(1-q) dq
     return bilinear(moving[..., :num_units1], weight * earlier, fixed[..., num_units1:]) + bilinear(
         fixed[..., :num_units1], weight * later, moving[..., num_units1:]

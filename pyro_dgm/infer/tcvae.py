@@ -51,6 +51,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO
 from pyro.infer.util import torch_item
 from pyro.util import warn_if_nan
@@ -213,7 +214,8 @@ class TCVAE_ELBO(Trace_ELBO):
             + (self.beta - 1.0) * terms.total_correlation
             + (self.gamma - 1.0) * terms.dimension_wise_kl
         )
-        return guide_trace.nodes[self.latent_site]["scale"] * extra.sum()
+        site = guide_trace.nodes[self.latent_site]
+        return scale_and_mask(extra, site["scale"], site["mask"]).sum()
 
     def _differentiable_loss_particle(self, model_trace, guide_trace):
         loss, surrogate_loss = super()._differentiable_loss_particle(model_trace, guide_trace)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from pyro_dgm.distributions.discretized_logistic import (
-    BIN_HALF_WIDTH,
     MAX_INTENSITY,
     NUM_INTENSITIES,
     DiscretizedLogisticMixture,
@@ -56,10 +55,6 @@ def test_log_prob_matches_the_hand_computed_bin_masses():
         expected = sum(w * component_mass(x, m, s) for w, m, s in zip(weights, locs, scales))
         actual = mixture.log_prob(torch.tensor(x, dtype=torch.float64)).exp().item()
         assert actual == pytest.approx(expected, rel=1e-10), intensity
-
-
-def test_bin_half_width_is_half_an_eight_bit_step():
-    assert BIN_HALF_WIDTH * 2 * MAX_INTENSITY == pytest.approx(1.0)
 
 
 def test_sample_frequencies_match_the_masses():

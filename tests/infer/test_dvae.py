@@ -96,3 +96,18 @@ def test_rolfe_correction_is_zero_valued_with_the_gradient_of_eq_31():
     )
     assert (expected != 0).sum() == 2
     assert torch.allclose(gradient, expected)
+
+
+def test_rolfe_correction_is_finite_where_a_probability_rounds_to_one():
+    """q_u = 1 in float32 (logit 20) with z_u = 1: no 0/0, the unit contributes nothing."""
+    logits = torch.tensor([20.0, 0.0, 1.0, 0.5], requires_grad=True)
+    z = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    weight = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+    group_of_unit = torch.tensor([0, 0, 1, 1])  # units 0, 1 earlier than units 2, 3
+    probs = torch.sigmoid(logits)
+    assert probs[0] == 1.0
+    correction = rolfe_coupling_correction(probs, z, weight, group_of_unit)
+    (gradient,) = torch.autograd.grad(correction, logits)
+    assert correction.item() == 0.0
+    assert torch.isfinite(gradient).all()
+    assert gradient[0] == 0.0
