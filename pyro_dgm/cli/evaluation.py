@@ -1,7 +1,8 @@
 """The importance-weighted evaluation that ``pyro-dgm evaluate`` and per-epoch validation print.
 
-Data points are processed in blocks and importance samples in chunks, so memory is
-bounded by ``DATA_BLOCK_SIZE x SAMPLE_CHUNK_SIZE`` particles whatever K is. Next to
+Data points are processed in blocks and importance samples in chunks, so each
+vectorised pass holds ``DATA_BLOCK_SIZE x SAMPLE_CHUNK_SIZE`` particles whatever K is;
+the K x N log-weights themselves are kept (4 bytes each) for PSIS. Next to
 the mean log-likelihood it reports the Kish ESS and the PSIS Pareto k-hat of every
 data point's weights: an estimate whose k-hat exceeds the threshold is unreliable.
 """

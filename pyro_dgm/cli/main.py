@@ -28,10 +28,6 @@ from pyro_dgm.cli.evaluation import evaluate_log_likelihood
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
-from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
-from pyro_dgm.infer.bihm_gibbs import inpaint, sample_p_star
-from pyro_dgm.models.sbn import SigmoidBeliefNet
-from pyro_dgm.models.sbn_guides import BottomUpGuide
 from pyro_dgm.data import (
     BinarizedBatches,
     DatasetUnavailableError,
@@ -40,6 +36,10 @@ from pyro_dgm.data import (
     load_dataset,
     static_binarize,
 )
+from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
+from pyro_dgm.infer.bihm_gibbs import inpaint, sample_p_star
+from pyro_dgm.models.sbn import SigmoidBeliefNet
+from pyro_dgm.models.sbn_guides import BottomUpGuide
 
 EXIT_USAGE = 2
 """Exit status for errors in what the user asked for (argparse uses the same)."""
@@ -61,7 +61,10 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigurationError("--device cuda was asked for, but no CUDA device is available")
     if name != "cpu" and not name.startswith("cuda"):
         raise ConfigurationError(f"--device must be auto, cpu or cuda[:N], got '{name}'")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigurationError(f"--device must be auto, cpu or cuda[:N], got '{name}'") from None
 
 
 def _positive_int(text: str) -> int:
@@ -288,8 +291,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if args.max_examples is not None:
         data = data[: args.max_examples]
     result = evaluate_log_likelihood(built, data, args.num_particles, progress=True)
-    result.update(split=args.split, num_particles=args.num_particles, num_examples=data.size(0))
-    (run.path / f"evaluation_{args.split}_k{args.num_particles}.json").write_text(json.dumps(result, indent=2) + "\n")
+    result.update(
+        split=args.split, num_particles=args.num_particles, num_examples=data.size(0), scored=built.evaluation_kind
+    )
+    finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in result.items()}
+    (run.path / f"evaluation_{args.split}_k{args.num_particles}.json").write_text(
+        json.dumps(finite, indent=2, allow_nan=False) + "\n"  # strict JSON: an infinite k-hat is written as null
+    )
     khat = (
         f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
@@ -298,7 +306,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     print(
         f"{args.split} log-likelihood {result['log_likelihood']:.3f} ± {result['log_likelihood_standard_error']:.3f} "
-        f"nats (K={args.num_particles}, {data.size(0)} examples); ESS mean {result['ess_mean']:.1f}{khat}"
+        f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
+        f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
     return 0
 

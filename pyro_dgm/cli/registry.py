@@ -8,20 +8,20 @@ error that names what is allowed.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import logging
 
 import pyro.infer
 import torch
 
 from pyro_dgm.distributions import RBM
 from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.rws import ReweightedWakeSleep
 from pyro_dgm.infer.vimco import VIMCO
 from pyro_dgm.models.annealing import DVAESchedule
@@ -31,7 +31,6 @@ from pyro_dgm.models.dvae import build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
-
 
 LOGGER = logging.getLogger("pyro_dgm.cli")
 
@@ -47,11 +46,13 @@ class BuiltModel:
     Attributes:
         model, guide: Pyro programs called as ``fn(x, num_data=N, **step_kwargs)``.
         modules: parameter-owning modules by name (checkpointed).
-        sample_images: ``n -> (n, D)`` pixel probabilities of n samples from the model.
+        sample_images: ``n -> (n, D)`` images in [0, 1] drawn from the model (pixel
+            probabilities given sampled latents where the model has them).
         evaluation_pair: ``() -> (model, guide)`` whose importance weights estimate
             log p(x) with the *current* parameters (for smoothed models: the binary
             limit, whose RBM log Z is computed when the pair is made).
         step_kwargs: optional per-step schedule (KL warm-up, β annealing).
+        evaluation_kind: what the evaluation pair scores, printed beside every estimate.
     """
 
     model: Callable[..., Any]
@@ -60,6 +61,7 @@ class BuiltModel:
     sample_images: Callable[[int], torch.Tensor]
     evaluation_pair: Callable[[], tuple[Callable[..., Any], Callable[..., Any]]]
     step_kwargs: Callable[[int, int], dict[str, Any]] | None = None
+    evaluation_kind: str = "the model as trained"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def _smoothed_model(model: torch.nn.Module, guide: torch.nn.Module, config: dict
         sample_images=lambda num_samples: sample_images(model, num_samples),
         evaluation_pair=lambda: _binary_limit_evaluation(model, guide),
         step_kwargs=DVAESchedule(warmup_fraction=config["kl_warmup"]),
+        evaluation_kind="binary limit, zeta = z",
     )
 
 
@@ -150,6 +153,11 @@ def _build_directed(config: dict[str, Any], data_dim: int) -> BuiltModel:
 def _build_conv_dvae_pp(config: dict[str, Any], data_dim: int) -> BuiltModel:
     overrides = {} if config["beta"] is None else {"beta": config["beta"]}
     network_config = table3_config(config["guide"], **overrides)
+    if data_dim != math.prod(network_config.image_shape):
+        raise ConfigurationError(
+            f"conv_dvae_pp is built for images of shape {tuple(network_config.image_shape)}, "
+            f"but dataset '{config['dataset']}' has D={data_dim}"
+        )
     objective = {"trace_elbo": "elbo"}.get(network_config.objective, network_config.objective)
     if config["objective"] != objective:
         raise ConfigurationError(
@@ -162,8 +170,8 @@ def _build_conv_dvae_pp(config: dict[str, Any], data_dim: int) -> BuiltModel:
         guide=network.guide,
         modules={"network": network},
         sample_images=lambda num_samples: network.generate(num_samples).flatten(1),
-        # Scored at the training beta: the smoothed model's own likelihood (docs/models/conv_dvae_pp.md).
         evaluation_pair=lambda: (network.model, network.guide),
+        evaluation_kind=f"smoothed model at the training beta {network_config.beta}",
     )
 
 

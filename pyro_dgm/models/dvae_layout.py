@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from pyro import poutine
 
+from pyro_dgm.nn.se_resnet import broadcast_cat as _broadcast_cat
+
 OBSERVED_SITE = "x"
 """Name of the observed site."""
 
@@ -115,8 +117,7 @@ def broadcast_cat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     The data ``x`` has shape (B, D) while latents drawn under a particle plate have
     shape (P, B, n); networks read ``cat(x, zeta)`` with ``x`` expanded to (P, B, D).
     """
-    batch_shape = torch.broadcast_shapes(*(tensor.shape[:-1] for tensor in tensors))
-    return torch.cat([tensor.expand(batch_shape + tensor.shape[-1:]) for tensor in tensors], dim=-1)
+    return _broadcast_cat(tensors, event_dims=1)
 
 
 def check_kl_weight(kl_weight: float) -> None:
