@@ -62,7 +62,7 @@ import torch
 from pyro_dgm.infer.bihm import BHATTACHARYYA_POWER
 from pyro_dgm.infer.log_likelihood import accumulate_log_weights
 from pyro_dgm.infer.sbn_partition import bernoulli_log_prob_
-from pyro_dgm.models.plates import check_data
+from pyro_dgm.models.plates import DATA_PLATE_DIM, check_data
 from pyro_dgm.models.sbn import OBSERVED_SITE, SigmoidBeliefNet, latent_site_name
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
@@ -141,8 +141,9 @@ def estimate_log_sqrt_bound(
     before squaring), from the generic importance weights of
     :mod:`pyro_dgm.infer.log_likelihood`.
     """
-    sums, _ = accumulate_log_weights(
-        model, guide, x, powers=(BHATTACHARYYA_POWER,), num_samples=num_inner, chunk_size=num_inner
+    sums, _ = accumulate_log_weights(  # the SBN's one plate is known: no guessing trace per sweep
+        model, guide, x, powers=(BHATTACHARYYA_POWER,), num_samples=num_inner, chunk_size=num_inner,
+        max_plate_nesting=-DATA_PLATE_DIM,
     )
     return sums.log_mean(BHATTACHARYYA_POWER)
 

@@ -35,7 +35,7 @@ def _expected_configurations(table: str) -> int:
     if table == "bihm3":
         return len(budget.methods)
     if table == "dvaepp1":
-        return len(budget.networks) * len(budget.columns)
+        return len(budget.networks) * len(budget.columns) + len(budget.variant_networks) * len(budget.variants)
     if table == "dvaepp2":
         return len(budget.rows) * len(budget.columns)
     return len(budget.rows)
@@ -64,8 +64,11 @@ def test_tiny_table_report_structure(table, tmp_path):
             assert paper["source"] and paper["log_likelihood"] < 0
             expected_gap = row["metrics"][key] - paper["log_likelihood"]
             assert abs(row["gap_nats"][key] - expected_gap) < GAP_TOLERANCE
-    ranked = sorted(method for methods in report["ranking"].values() for method in methods)
-    assert ranked == sorted(row["method"] for row in report["rows"])
+    ranked = [place for places in report["ranking"].values() for place in places]
+    assert sorted(place["method"] for place in ranked) == sorted(row["method"] for row in report["rows"])
+    for places in report["ranking"].values():
+        assert places[0]["difference"] == 0 and places[0]["difference_se"] is None
+        assert all(place["difference"] <= 0 and place["difference_se"] >= 0 for place in places[1:])
 
     markdown = markdown_path.read_text()
     assert markdown.startswith(f"### {TABLE_TITLES[table]} — budget `tiny`")
@@ -88,17 +91,21 @@ def test_every_paper_row_of_a_full_budget_is_configured():
 def test_ranking_orders_each_group_by_measured_log_likelihood():
     result = run_table("dvaepp1", "tiny")
     result.rows[0].metrics["log_p"], result.rows[1].metrics["log_p"] = -1.0, -2.0
-    order = ranking(result.rows)["linear"]
+    order = [place.method for place in ranking(result.rows)["linear"]]
     assert order.index(result.rows[0].method) < order.index(result.rows[1].method)
-    assert to_json(result)["ranking"]["linear"] == order
+    assert [place["method"] for place in to_json(result)["ranking"]["linear"]] == order
 
 
 def test_command_line_writes_both_reports(tmp_path, capsys):
     output = tmp_path / "bvae.json"
     assert main(["--table", "bvae1", "--budget", "tiny", "--threads", "1", "--output", str(output)]) == 0
     assert json.loads(output.read_text())["table"] == "bvae1"
-    assert output.with_suffix(".md").is_file()
+    markdown = output.with_suffix(".md")
+    written = markdown.read_text()
     assert "Ranking at equal budget" in capsys.readouterr().out
+    markdown.unlink()
+    assert main(["--render", str(output)]) == 0  # the Markdown is a pure function of the JSON
+    assert markdown.read_text() == written
 
 
 def test_unknown_names_are_refused():

@@ -1,0 +1,836 @@
+"""Re-run the papers' likelihood tables with pyro_dgm and compare with the published numbers.
+
+Four tables (``--table``), each at three budgets (``--budget``, see
+:mod:`benchmarks.reproduce_configs`):
+
+* ``bihm3`` — BiHM Table 3 (MNIST): BiHM's 12-layer sigmoid belief net trained by
+  :class:`~pyro_dgm.infer.BiHMELBO`, :class:`~pyro_dgm.infer.ReweightedWakeSleep` and
+  :class:`~pyro_dgm.infer.VIMCO`; test :math:`\\log p(x)` by importance sampling (Eq. 5),
+  the ELBO and BiHM's bound :math:`\\log \\tilde p^*(x)` (Eq. 4) from the same samples, and
+  for the BiHM-trained model :math:`\\log p^*(x)` with :math:`Z^2` from Eq. 7.
+* ``dvaepp1`` — DVAE++ Table 1: 200 Bernoulli latents, linear and nonlinear networks,
+  the joint (Eq. 4) and marginal (Eq. 5) ELBO with the overlapping transformation, plus
+  pyro_dgm's other smoothers under the joint ELBO; :math:`\\log p(x)` in the binary limit.
+* ``dvaepp2`` — DVAE++ Table 2: RBM prior (overlapping transformation, and Rolfe's
+  spike-and-exponential with DVAE's gradient) against directed priors, 1 and 2 latent
+  layers; the RBM's :math:`\\log Z` by AIS for evaluation.
+* ``bvae1`` — BVAE Table I: Gaussian VAEs and their bidirectional twins: test NLL,
+  parameter counts, active units, PSNR and SSIM of reconstructions.
+
+Every table is written as JSON and Markdown (``--output x.json`` also writes ``x.md``):
+the paper's value with its table number, ours, the gap in nats (ours − paper; negative
+means ours is lower), the ranking of the methods at equal budget, the budget itself,
+the wall time and the machine (CPU, threads, load average before and after).
+
+Run from the repository root::
+
+    python -m benchmarks.reproduce --table bihm3 --budget small \\
+        --data-root /path/to/mnist --output benchmarks/results/bihm3_small.json
+    python -m benchmarks.reproduce --table dvaepp1 --budget full --device cuda --data-root ...
+
+Training binarises MNIST statically by default (one fixed-seed draw, the protocol of
+the papers' "statically binarised MNIST", but not Larochelle's file, which is not
+available offline); ``--binarization dynamic`` redraws every epoch. The test images are
+one fixed-seed draw either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from torch import nn
+
+from benchmarks import paper_values
+from benchmarks.paper_values import PaperValue
+from benchmarks.reproduce_configs import (
+    BUDGETS,
+    NETWORKS,
+    NUM_BERNOULLI_LATENTS,
+    TABLES,
+    BiHMBudget,
+    BVAEBudget,
+    BVAERow,
+    DataBudget,
+    DVAEPPTable1Budget,
+    DVAEPPTable2Budget,
+    SmoothedColumn,
+    Stage,
+    budget_for,
+)
+from pyro_dgm.cli.main import resolve_device
+from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer
+from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
+from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
+from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep, log_likelihood
+from pyro_dgm.infer.importance import log_mean_exp
+from pyro_dgm.infer.rbm_partition import estimate_log_partition
+from pyro_dgm.infer.sbn_partition import estimate_sbn_log_partition_squared
+from pyro_dgm.infer.tcvae import TCVAE_ELBO
+from pyro_dgm.models import BidirectionalVAE, BottomUpGuide, SigmoidBeliefNet, UnidirectionalVAE
+from pyro_dgm.models.annealing import DVAESchedule
+from pyro_dgm.models.dvae import build_dvae_pp
+from pyro_dgm.models.dvae_base import binary_limit_pair
+from pyro_dgm.models.dvae_smoothing import is_tempered
+from pyro_dgm.models.directed_prior import build_directed_dvae
+from pyro_dgm.nn.bidirectional_networks import MNIST_IMAGE_SHAPE, bidirectional_mlp, bidirectional_resnet
+
+SEED = 0
+"""Seed of every configuration's initialisation and training batches (the same for all,
+so methods at equal budget start from the same draw where their parameters coincide)."""
+
+TEST_BINARIZATION_SEED = 12345
+"""The fixed-seed Bernoulli draw of the test images (distinct from the training draw)."""
+
+DATA_BLOCK_SIZE = 100
+"""Test images per vectorised evaluation pass."""
+
+SAMPLE_CHUNK_SIZE = 100
+"""Importance samples per vectorised pass (with DATA_BLOCK_SIZE: 10^4 particles)."""
+
+DEFAULT_THREADS = 1
+"""CPU threads by default: on a loaded 2-core machine two threads ran a BiHM step ~10x slower
+than one (the threads spin against other jobs); pass ``--threads 0`` on an idle machine."""
+
+DEFAULT_RESULTS_DIR = Path("benchmarks/results")
+"""Where ``--output`` defaults to: ``<table>_<budget>.json`` there."""
+
+TABLE_TITLES = {
+    "bihm3": "BiHM Table 3 — sigmoid belief nets on MNIST (BiHM, RWS, VIMCO)",
+    "dvaepp1": "DVAE++ Table 1 — 200 Bernoulli latents, directed prior",
+    "dvaepp2": "DVAE++ Table 2 — RBM prior vs directed prior, 1 and 2 latent layers",
+    "bvae1": "BVAE Table I — Gaussian VAEs and their bidirectional twins on MNIST",
+}
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+@dataclass
+class ResultRow:
+    """One trained configuration: what it is, what we measured, what the paper printed.
+
+    :ivar group: the table row it belongs to (``"linear"``, ``"2 nonlinear"``; ``""`` if none).
+    :ivar method: the column or method (``"BiHM"``, ``"joint"``, ``"Bidirectional VAE"``).
+    :ivar metrics: measured numbers; ``log_p`` (nats per test image) and ``log_p_se``
+        (its standard error over test images) always.
+    :ivar paper: the published values this row is compared with, by metric key.
+    :ivar parameters: trainable parameters (shared tensors counted once).
+    :ivar steps: optimiser steps; ``train_seconds``/``eval_seconds``: wall time.
+    :ivar train_losses: the objective per data point at the end of every epoch.
+    :ivar per_image_log_p: the per-test-image estimates (not written to JSON), for paired
+        differences between methods evaluated on the same images.
+    """
+
+    group: str
+    method: str
+    metrics: dict[str, float]
+    paper: dict[str, PaperValue] = field(default_factory=dict)
+    parameters: int = 0
+    steps: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    train_losses: list[float] = field(default_factory=list)
+    per_image_log_p: torch.Tensor | None = field(default=None, repr=False)
+
+    def gap(self, key: str = "log_p") -> float | None:
+        """Ours − paper in nats for metric ``key`` (negative: ours is lower), or ``None``."""
+        if key not in self.paper or key not in self.metrics:
+            return None
+        return self.metrics[key] - self.paper[key].log_likelihood
+
+
+@dataclass
+class TableResult:
+    """Rows plus the context every report states: budget, data, wall time, machine."""
+
+    table: str
+    budget_name: str
+    budget: Any
+    dataset: str
+    binarization: str
+    num_train: int
+    num_test: int
+    rows: list[ResultRow]
+    wall_seconds: float
+    machine: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+# --- machine and data ------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else ``platform.processor()``."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``None`` where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What the timings depend on: CPU, threads, library versions, device."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pyro": pyro.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
+
+
+def load_images(
+    data: DataBudget, data_root: str | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pixels (grey, binarised per batch later) and binary test images, on ``device``."""
+    train = load_dataset(data.dataset, "train", root=data_root)
+    test = load_dataset(data.dataset, "test", root=data_root)
+    train = train if data.train_size is None else train[: data.train_size]
+    test = test if data.test_size is None else test[: data.test_size]
+    return train.to(device), static_binarize(test.to(device), TEST_BINARIZATION_SEED)
+
+
+def count_parameters(*modules: nn.Module) -> int:
+    """Trainable parameters of ``modules``, each tensor once (tied weights are shared tensors)."""
+    unique = {id(p): p for module in modules for p in module.parameters() if p.requires_grad}
+    return sum(p.numel() for p in unique.values())
+
+
+# --- training --------------------------------------------------------------------------
+
+
+@dataclass
+class Training:
+    """What :func:`train` reports: steps, wall time and the per-epoch objective."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+
+
+def train(
+    experiment: Experiment,
+    pixels: torch.Tensor,
+    stage: Stage,
+    binarization: str,
+    seed: int,
+    record: Training | None = None,
+) -> Training:
+    """Run one stage with :class:`~pyro_dgm.cli.trainer.Trainer` (checkpoints in a temporary folder)."""
+    record = record or Training()
+    batches = BinarizedBatches(pixels, stage.batch_size, binarization=binarization, seed=seed)
+    schedule = Schedule(num_epochs=stage.epochs, learning_rate=stage.learning_rate, adam_eps=stage.adam_eps)
+    with tempfile.TemporaryDirectory(prefix="reproduce_") as folder:
+        trainer = Trainer(experiment, batches, schedule, RunDirectory(folder), progress=False)
+        started = time.perf_counter()
+        metrics = trainer.fit()
+        record.seconds += time.perf_counter() - started
+    record.steps += trainer.step
+    record.losses += [epoch["train_loss"] for epoch in metrics]
+    return record
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+def importance_estimates(
+    model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int
+) -> tuple[dict[str, float], torch.Tensor]:
+    r"""Per test image, from one set of K guide samples: IW :math:`\log p(x)` (BiHM Eq. 5),
+    the ELBO (mean :math:`\log w`), BiHM's :math:`\log \tilde p^*(x) = 2 \log \frac1K \sum_k
+    \sqrt{w_k}` (Eq. 4) and Kish's ESS.
+
+    :returns: their means with the standard error of :math:`\log p(x)` over images, and
+        the per-image :math:`\log p(x)` (for paired comparisons on the same images).
+    """
+    log_p, elbo, bihm_bound, ess = [], [], [], []
+    for block in data.split(DATA_BLOCK_SIZE):
+        estimate = log_likelihood(
+            model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
+            keep_log_weights=True,
+        )
+        log_weights = estimate.log_weights
+        log_p.append(estimate.log_likelihood)
+        elbo.append(log_weights.mean(dim=0))
+        bihm_bound.append(2 * log_mean_exp(0.5 * log_weights, dim=0))  # BiHM Eq. 4
+        ess.append(estimate.effective_sample_size)
+    per_image = torch.cat(log_p)
+    summary = {
+        "log_p": per_image.mean().item(),
+        "log_p_se": standard_error(per_image),
+        "elbo": torch.cat(elbo).mean().item(),
+        "bihm_bound": torch.cat(bihm_bound).mean().item(),
+        "ess": torch.cat(ess).mean().item(),
+    }
+    return summary, per_image.cpu()
+
+
+def standard_error(values: torch.Tensor) -> float:
+    """Standard error of the mean of ``values`` (NaN for fewer than two)."""
+    return (values.std() / math.sqrt(values.numel())).item() if values.numel() > 1 else math.nan
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    """``function()`` without autograd, and its wall time in seconds."""
+    started = time.perf_counter()
+    with torch.no_grad():
+        result = function()
+    return result, time.perf_counter() - started
+
+
+def result_row(
+    group: str,
+    method: str,
+    evaluation: tuple[dict[str, float], torch.Tensor],
+    eval_seconds: float,
+    paper: dict[str, PaperValue],
+    modules: Sequence[nn.Module],
+    record: Training,
+) -> ResultRow:
+    """A :class:`ResultRow` from an evaluation ``(metrics, per-image log p)`` and a training record."""
+    metrics, per_image = evaluation
+    return ResultRow(
+        group=group,
+        method=method,
+        metrics=metrics,
+        paper=paper,
+        parameters=count_parameters(*modules),
+        steps=record.steps,
+        train_seconds=record.seconds,
+        eval_seconds=eval_seconds,
+        train_losses=record.losses,
+        per_image_log_p=per_image,
+    )
+
+
+# --- BiHM Table 3 ----------------------------------------------------------------------
+
+SBN_OBJECTIVES: dict[str, type] = {"BiHM": BiHMELBO, "RWS": ReweightedWakeSleep, "VIMCO": VIMCO}
+
+
+def run_bihm3(budget: BiHMBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str) -> list[ResultRow]:
+    """Train the SBN by each objective (same seed, same stages); evaluate on the test images."""
+    rows = []
+    for method in budget.methods:
+        pyro.set_rng_seed(SEED)
+        model = SigmoidBeliefNet(budget.layer_sizes).to(test)
+        guide = BottomUpGuide(budget.layer_sizes).to(test)
+        record = Training()
+        for stage in budget.stages:  # one seed: a static binarisation stays the same draw across stages
+            objective = SBN_OBJECTIVES[method](num_particles=stage.num_particles)
+            experiment = Experiment(model, guide, objective, {"model": model, "guide": guide})
+            train(experiment, train_pixels, stage, binarization, SEED, record)
+        (metrics, per_image), seconds = timed(lambda: importance_estimates(model, guide, test, budget.eval_particles))
+        if method == "BiHM" and budget.partition_samples > 0:
+            estimate, partition_seconds = timed(
+                lambda: estimate_sbn_log_partition_squared(model, guide, num_outer=budget.partition_samples)
+            )
+            metrics["log_z2"] = estimate.log_partition_squared.item()  # Eq. 7
+            metrics["log_z2_se"] = estimate.standard_error.item()
+            metrics["log_p_star"] = metrics["bihm_bound"] - metrics["log_z2"]  # Eq. 1: p* = p~* / Z^2
+            seconds += partition_seconds
+        paper = paper_values.BIHM3.get(method, {})
+        compared = {key: paper[key] for key in ("log_p", "log_p_star") if key in paper}
+        rows.append(result_row("", method, (metrics, per_image), seconds, compared, (model, guide), record))
+    return rows
+
+
+# --- DVAE++ Tables 1 and 2 -------------------------------------------------------------
+
+
+def dvae_objective(column: SmoothedColumn, num_chains: int, num_sweeps: int) -> pyro.infer.ELBO:
+    """Joint ELBO: closed-form KL (DVAE++ Eq. 4/6-7); marginal: ``Trace_ELBO`` (Eq. 5); Rolfe: DVAE's gradient."""
+    if column.elbo == "marginal":
+        return Trace_ELBO()
+    objective = DVAEELBO if column.elbo == "rolfe" else DVAEPlusPlusELBO
+    return objective(num_chains=num_chains, num_sweeps=num_sweeps)
+
+
+def dvae_schedule(column: SmoothedColumn, beta_start: float, beta_end: float, warmup: float) -> DVAESchedule:
+    """β annealed linearly (tempered smoothers only) and KL warm-up over ``warmup`` of the steps."""
+    if is_tempered(column.smoother):
+        return DVAESchedule(beta_start=beta_start, beta_end=beta_end, warmup_fraction=warmup)
+    return DVAESchedule(warmup_fraction=warmup)
+
+
+def build_smoothed_vae(
+    column: SmoothedColumn, data_dim: int, num_layers: int, units_per_layer: int, network: str, beta: float
+) -> tuple[nn.Module, nn.Module]:
+    """A directed-prior (DVAE++ Fig. 2c-f) or RBM-prior (Fig. 2g) model and its guide."""
+    beta = beta if is_tempered(column.smoother) else None
+    hidden = NETWORKS[network]
+    if column.prior == "directed":
+        return build_directed_dvae(
+            data_dim, (units_per_layer,) * num_layers, elbo=column.elbo, smoother=column.smoother,
+            beta=beta, hidden_sizes=hidden,
+        )
+    if num_layers == 1:  # one layer: the RBM's units in two halves, a factorial posterior
+        side, groups, guide = units_per_layer // 2, 1, "factorial"
+    else:  # two layers: one per side, q(z1 | x) q(z2 | x, zeta1) (Fig. 2d)
+        side, groups, guide = units_per_layer, 2, "hierarchical"
+    return build_dvae_pp(
+        data_dim, side, side, smoother=column.smoother, beta=beta, num_groups=groups,
+        hidden_sizes=hidden, guide=guide,
+    )
+
+
+def binary_limit_evaluation_pair(
+    model: nn.Module, guide: nn.Module, ais_chains: int, ais_temperatures: int
+) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, float]]:
+    r"""The pair at :math:`\beta = \infty`; an RBM prior gets its :math:`\log Z` (exact or AIS) fixed."""
+    prior = getattr(model, "prior", None)
+    if not callable(prior):  # directed prior: normalised
+        return (*binary_limit_pair(model, guide), {})
+    rbm = prior()
+    method = "exact" if rbm.is_enumerable else "ais"
+    options = {} if method == "exact" else {"num_chains": ais_chains, "betas": ais_temperatures}
+    estimate = estimate_log_partition(rbm, method=method, **options)
+    model_fn = functools.partial(model, binary_limit=True, log_partition=estimate.value)
+    guide_fn = functools.partial(guide, binary_limit=True)
+    return model_fn, guide_fn, {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
+
+
+@dataclass(frozen=True)
+class SmoothedRun:
+    """One DVAE++ configuration to train and evaluate."""
+
+    group: str
+    column: SmoothedColumn
+    num_layers: int
+    network: str
+    paper: PaperValue | None
+
+
+def run_smoothed(
+    runs: Sequence[SmoothedRun],
+    budget: DVAEPPTable1Budget | DVAEPPTable2Budget,
+    train_pixels: torch.Tensor,
+    test: torch.Tensor,
+    binarization: str,
+    units_per_layer: int,
+    pcd: tuple[int, int],
+    ais: tuple[int, int],
+) -> list[ResultRow]:
+    """Train each smoothed-latent configuration (β annealing, KL warm-up); evaluate in the binary limit.
+
+    ``pcd`` is (chains, sweeps) of the RBM's persistent chains, ``ais`` (chains,
+    temperatures) of its log Z at evaluation; both unused by directed priors.
+    """
+    rows = []
+    for run in runs:
+        pyro.set_rng_seed(SEED)
+        model, guide = build_smoothed_vae(
+            run.column, train_pixels.size(-1), run.num_layers, units_per_layer, run.network, budget.beta_start
+        )
+        model, guide = model.to(test), guide.to(test)
+        schedule = dvae_schedule(run.column, budget.beta_start, budget.beta_end, budget.kl_warmup_fraction)
+        objective = dvae_objective(run.column, *pcd)
+        experiment = Experiment(model, guide, objective, {"model": model, "guide": guide}, step_kwargs=schedule)
+        record = train(experiment, train_pixels, budget.stage, binarization, SEED)
+
+        def evaluate() -> tuple[dict[str, float], torch.Tensor]:
+            model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
+            summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles)
+            return {**summary, **partition}, per_image
+
+        evaluation, seconds = timed(evaluate)
+        paper = {"log_p": run.paper} if run.paper is not None else {}
+        rows.append(result_row(run.group, run.column.name, evaluation, seconds, paper, (model, guide), record))
+    return rows
+
+
+def run_dvaepp1(
+    budget: DVAEPPTable1Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str
+) -> list[ResultRow]:
+    """Every (network, column) pair of DVAE++ Table 1, plus the smoothing variants."""
+    runs = [
+        SmoothedRun(network, column, 1, network, paper_values.DVAEPP1[network].get(column.name))
+        for network in budget.networks
+        for column in (*budget.columns, *(budget.variants if network in budget.variant_networks else ()))
+    ]
+    no_chains = (1, 1)  # a directed prior has no log Z: no persistent chains, no AIS
+    return run_smoothed(runs, budget, train_pixels, test, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains)
+
+
+def run_dvaepp2(
+    budget: DVAEPPTable2Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str
+) -> list[ResultRow]:
+    """Every (layers, network) row of DVAE++ Table 2 under each column (prior and objective)."""
+    runs = []
+    for num_layers, network in budget.rows:
+        group = f"{num_layers} {network}"
+        for column in budget.columns:
+            runs.append(SmoothedRun(group, column, num_layers, network, paper_values.DVAEPP2[group].get(column.name)))
+    return run_smoothed(
+        runs,
+        budget,
+        train_pixels,
+        test,
+        binarization,
+        budget.units_per_layer,
+        (budget.pcd_chains, budget.pcd_sweeps),
+        (budget.ais_chains, budget.ais_temperatures),
+    )
+
+
+# --- BVAE Table I ----------------------------------------------------------------------
+
+
+def bvae_network(budget: BVAEBudget) -> nn.Module:
+    """The bidirectional network N_theta (a template only, for the unidirectional twin)."""
+    if budget.network == "mlp":
+        return bidirectional_mlp(list(budget.mlp_sizes))
+    return bidirectional_resnet(
+        MNIST_IMAGE_SHAPE, budget.resnet_channels, budget.resnet_hidden_channels, budget.resnet_blocks
+    )
+
+
+def bvae_objective(row: BVAERow, num_data: int) -> pyro.infer.ELBO:
+    """ELBO (analytic Gaussian KL; β via the models' ``beta`` argument), β-TCVAE or IWAE."""
+    if row.objective == "iwae":  # one importance weight per data point (models/bvae.py docstring)
+        return RenyiELBO(alpha=0, num_particles=row.num_particles, vectorize_particles=True, max_plate_nesting=1)
+    if row.objective == "tcvae":
+        return TCVAE_ELBO(dataset_size=num_data, beta=row.beta)
+    return TraceMeanField_ELBO()
+
+
+def bvae_metrics(vae: nn.Module, test: torch.Tensor, num_samples: int) -> tuple[dict[str, float], torch.Tensor]:
+    """IW log p(x), active units (Eq. 41), PSNR and SSIM of reconstructions against the test images."""
+    metrics, per_image = importance_estimates(vae.model, vae.guide, test, num_samples)
+    images = test.view(-1, *MNIST_IMAGE_SHAPE)
+    reconstructions = reconstruct(vae, test).view_as(images)
+    metrics["active_units"] = float(active_units(posterior_means(vae, test)))
+    metrics["psnr"] = psnr(reconstructions, images).mean().item()
+    metrics["ssim"] = ssim(reconstructions, images).mean().item()
+    return metrics, per_image
+
+
+BIDIRECTIONAL_PREFIX = "Bidirectional "
+"""BVAE Table I names a twin's row by prefixing its VAE's: the group is the common part."""
+
+
+def run_bvae1(budget: BVAEBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str) -> list[ResultRow]:
+    """Each row of BVAE Table I in the budget; each VAE and its twin from the same seed."""
+    rows = []
+    for row in budget.rows:
+        pyro.set_rng_seed(SEED)
+        vae_class = BidirectionalVAE if row.bidirectional else UnidirectionalVAE
+        vae = vae_class(bvae_network(budget), budget.latent_dim).to(test)
+        step_kwargs = (lambda step, total: {"beta": row.beta}) if row.objective == "elbo" and row.beta != 1 else None
+        objective = bvae_objective(row, train_pixels.size(0))
+        record = train(Experiment(vae.model, vae.guide, objective, {"vae": vae}, step_kwargs), train_pixels,
+                       budget.stage, binarization, SEED)
+        vae.eval()
+        evaluation, seconds = timed(lambda: bvae_metrics(vae, test, budget.eval_particles))
+        paper = paper_values.BVAE1.get(row.label)
+        group = row.label.removeprefix(BIDIRECTIONAL_PREFIX)
+        compared = {"log_p": paper} if paper is not None else {}
+        rows.append(result_row(group, row.label, evaluation, seconds, compared, (vae,), record))
+    return rows
+
+
+RUNNERS: dict[str, Callable[..., list[ResultRow]]] = {
+    "bihm3": run_bihm3,
+    "dvaepp1": run_dvaepp1,
+    "dvaepp2": run_dvaepp2,
+    "bvae1": run_bvae1,
+}
+
+
+def run_table(
+    table: str,
+    budget_name: str,
+    data_root: str | None = None,
+    device: str = "cpu",
+    binarization: str = "static",
+    dataset: str | None = None,
+) -> TableResult:
+    """Train and evaluate every configuration of ``table`` at ``budget_name``."""
+    budget = budget_for(table, budget_name)
+    if dataset is not None:
+        budget = _with_dataset(budget, dataset)
+    torch_device = resolve_device(device)
+    load_before = load_average()
+    started = time.perf_counter()
+    train_pixels, test = load_images(budget.data, data_root, torch_device)
+    rows = RUNNERS[table](budget, train_pixels, test, binarization)
+    wall = time.perf_counter() - started
+    machine = {**machine_info(torch_device), "load_average_start": load_before, "load_average_end": load_average()}
+    return TableResult(
+        table, budget_name, budget, budget.data.dataset, binarization, train_pixels.size(0), test.size(0),
+        rows, wall, machine, notes=list(budget.choices),
+    )
+
+
+def _with_dataset(budget: Any, dataset: str) -> Any:
+    return replace(budget, data=replace(budget.data, dataset=dataset))
+
+
+# --- reports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A method's place in its group: its log p(x) and its paired difference to the group's best.
+
+    :ivar difference: mean over test images of (this method − best method), nats (<= 0).
+    :ivar difference_se: standard error of that mean over the same images (paired).
+    """
+
+    method: str
+    log_p: float
+    difference: float
+    difference_se: float | None
+
+
+def ranking(rows: Sequence[ResultRow]) -> dict[str, list[Ranked]]:
+    """Methods of each group, best measured log p(x) first (equal budget within a table)."""
+    groups: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+    ranked = {}
+    for group, members in groups.items():
+        ordered = sorted(members, key=lambda r: r.metrics["log_p"], reverse=True)
+        best = ordered[0]
+        ranked[group] = [_ranked(row, best) for row in ordered]
+    return ranked
+
+
+def _ranked(row: ResultRow, best: ResultRow) -> Ranked:
+    difference = row.metrics["log_p"] - best.metrics["log_p"]
+    paired = row.per_image_log_p is not None and best.per_image_log_p is not None
+    difference_se = standard_error(row.per_image_log_p - best.per_image_log_p) if paired and row is not best else None
+    return Ranked(row.method, row.metrics["log_p"], difference, difference_se)
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value):
+        return {key: _jsonable(item) for key, item in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+ROW_JSON_FIELDS = ("group", "method", "metrics", "paper", "parameters", "steps", "train_seconds", "eval_seconds",
+                   "train_losses")
+"""The fields of :class:`ResultRow` written to JSON (the per-image estimates are not)."""
+
+
+def to_json(result: TableResult) -> dict[str, Any]:
+    rows = []
+    for row in result.rows:
+        record = {key: _jsonable(getattr(row, key)) for key in ROW_JSON_FIELDS}
+        record["gap_nats"] = {key: row.gap(key) for key in row.paper}
+        rows.append(record)
+    return {
+        "table": result.table,
+        "title": TABLE_TITLES[result.table],
+        "budget_name": result.budget_name,
+        "budget": _jsonable(result.budget),
+        "dataset": result.dataset,
+        "binarization": result.binarization,
+        "num_train": result.num_train,
+        "num_test": result.num_test,
+        "wall_seconds": result.wall_seconds,
+        "machine": result.machine,
+        "notes": result.notes,
+        "rows": rows,
+        "ranking": _jsonable(ranking(result.rows)),
+    }
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+
+
+EXTRA_COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "bihm3": (("elbo", "ELBO", 2), ("bihm_bound", "log p̃*(x) (Eq. 4)", 2), ("log_z2", "log Z² (Eq. 7)", 2),
+              ("log_z2_se", "± s.e.", 2), ("log_p_star", "log p*(x)", 2), ("ess", "ESS", 1)),
+    "dvaepp1": (("elbo", "ELBO (binary limit)", 2), ("ess", "ESS", 1)),
+    "dvaepp2": (("elbo", "ELBO (binary limit)", 2), ("log_z", "log Z (AIS)", 2), ("log_z_se", "± s.e.", 2),
+                ("ess", "ESS", 1)),
+    "bvae1": (("active_units", "AU", 0), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("ess", "ESS", 1)),
+}
+"""Per table, further measured columns: (metric key, header, decimals)."""
+
+
+def _budget_line(report: dict[str, Any]) -> str:
+    budget = report["budget"]
+    stages = budget.get("stages") or [budget["stage"]]
+    stage_text = "; then ".join(
+        f"{s['epochs']} epoch(s) at lr {s['learning_rate']:g}, batch {s['batch_size']}, K = {s['num_particles']}"
+        for s in stages
+    )
+    return (
+        f"{report['num_train']} training images ({report['dataset']}, {report['binarization']} binarisation), "
+        f"{stage_text}; test: first {report['num_test']} test images (one fixed-seed binarisation), "
+        f"importance samples K = {budget['eval_particles']}."
+    )
+
+
+def _machine_line(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    device = machine["gpu"] or machine["device"]
+    return (
+        f"{machine['cpu']} ({machine['cpu_count']} cores), torch {machine['torch']}, "
+        f"{machine['torch_threads']} thread(s), device {device}; 1-minute load average "
+        f"{_number(machine['load_average_start'], 1)} at start, {_number(machine['load_average_end'], 1)} at end."
+    )
+
+
+def short_source(source: str) -> str:
+    """``"BiHM (Bornschein et al. 2016) Table 3"`` -> ``"BiHM Table 3"``."""
+    paper, _, rest = source.partition(" (")
+    return f"{paper} {rest.rsplit(') ', 1)[-1]}" if rest else paper
+
+
+def _row_cells(row: dict[str, Any], extra: tuple[tuple[str, str, int], ...]) -> list[str]:
+    paper = row["paper"].get("log_p")
+    metrics = row["metrics"]
+    return [
+        row["group"] or "–",
+        row["method"],
+        _number(metrics["log_p"]),
+        _number(metrics["log_p_se"]),
+        _number(paper["log_likelihood"]) if paper else "–",
+        short_source(paper["source"]) if paper else "–",
+        _number(row["gap_nats"].get("log_p")),
+        *(_number(metrics.get(key), digits) for key, _, digits in extra),
+        f"{row['parameters']:,}",
+        str(row["steps"]),
+        f"{row['train_seconds']:.0f}",
+        f"{row['eval_seconds']:.0f}",
+    ]
+
+
+def _ranking_lines(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "Ranking at equal budget (best measured log p(x) first; after each other method, its "
+        "difference to the best in nats ± the paired standard error over the same test images):",
+        "",
+    ]
+    for group, places in report["ranking"].items():
+        best, others = places[0], places[1:]
+        described = [f"{best['method']} ({_number(best['log_p'])})"] + [
+            f"{place['method']} ({_number(place['difference'])} ± {_number(place['difference_se'])})"
+            for place in others
+        ]
+        lines.append(f"- {group or 'all'}: " + " > ".join(described))
+    return lines
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The Markdown report of a JSON report (:func:`to_json`): budget, machine, table, ranking, choices."""
+    extra = EXTRA_COLUMNS[report["table"]]
+    headers = ["group", "method", "log p(x) ours", "± s.e.", "paper", "source", "gap (nats)",
+               *(header for _, header, _ in extra), "params", "steps", "train s", "eval s"]
+    lines = [
+        f"### {report['title']} — budget `{report['budget_name']}`",
+        "",
+        f"*Budget:* {_budget_line(report)}",
+        "",
+        f"*Wall time:* {report['wall_seconds'] / 60:.1f} min. *Machine:* {_machine_line(report)}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|",
+        *("| " + " | ".join(_row_cells(row, extra)) + " |" for row in report["rows"]),
+    ]
+    further = [(row, key) for row in report["rows"] for key in row["paper"] if key != "log_p"]
+    if further:
+        lines += ["", "Further comparisons:", ""]
+        for row, key in further:
+            value = row["paper"][key]
+            lines.append(
+                f"- {row['method']}, {value['quantity']}: ours {_number(row['metrics'].get(key))}, paper "
+                f"{_number(value['log_likelihood'])} ({value['source']}), gap {_number(row['gap_nats'][key])} nats."
+            )
+    lines += ["", *_ranking_lines(report)]
+    if report["notes"]:
+        lines += ["", "Choices and deviations from the paper:", ""] + [f"- {note}" for note in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: TableResult, output: Path) -> tuple[Path, Path]:
+    """Write ``output`` (JSON) and ``output`` with suffix ``.md``; returns both paths."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = to_json(result)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    markdown = output.with_suffix(".md")
+    markdown.write_text(to_markdown(report))
+    return output, markdown
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--table", choices=TABLES, help="required unless --render is given")
+    parser.add_argument("--budget", default="tiny", choices=BUDGETS)
+    parser.add_argument("--data-root", default=None, help="a folder holding the MNIST IDX files (small, full)")
+    parser.add_argument("--dataset", default=None, help="override the budget's dataset (mnist, embedded_mnist)")
+    parser.add_argument("--binarization", default="static", choices=("static", "dynamic"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="torch CPU threads (0: torch's default); 1 on a shared machine, where more only contend")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON report path, a .md next to it (default: benchmarks/results/<table>_<budget>.json)")
+    parser.add_argument("--render", type=Path, default=None,
+                        help="only rewrite the Markdown next to this JSON report (no training)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.render is not None:
+        markdown = args.render.with_suffix(".md")
+        markdown.write_text(to_markdown(json.loads(args.render.read_text())))
+        print(f"wrote {markdown}", file=sys.stderr)
+        return 0
+    if args.table is None:
+        parser.error("--table is required (or --render a JSON report)")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset)
+    output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}.json"
+    _, markdown = write_report(result, output)
+    print(markdown.read_text())
+    print(f"wrote {output} and {markdown}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
