@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,53 +67,26 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigurationError(f"--device must be auto, cpu or cuda[:N], got '{name}'") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
+def _number(parse: Callable[[str], float], accept: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``parse`` the text, then reject values ``accept`` refuses, saying what was expected."""
+
+    def convert(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
+        return value
+
+    return convert
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got '{text}'")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
-    return value
-
-
-def _fraction(text: str) -> float:
-    """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'")
-    return value
-
-
-def _decay_factor(text: str) -> float:
-    """A number in (0, 1]."""
-    value = _fraction(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number in (0, 1], got 0")
-    return value
+_positive_int = _number(int, lambda value: value >= 1, "a positive integer")
+_non_negative_int = _number(int, lambda value: value >= 0, "a non-negative integer")
+_positive_float = _number(float, lambda value: 0 < value < math.inf, "a positive number")
+_fraction = _number(float, lambda value: 0 <= value <= 1, "a number between 0 and 1")
+_decay_factor = _number(float, lambda value: 0 < value <= 1, "a number in (0, 1]")
 
 
 def _positive_int_list(text: str) -> list[int]:

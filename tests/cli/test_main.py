@@ -83,3 +83,15 @@ def test_gibbs_needs_the_bottom_up_sbn(tmp_path, capsys):
     assert main(["train", "--run-dir", str(run_dir), *TINY_SBN, "--guide", "factorial", "--valid-particles", "0"]) == 0
     assert main(["sample", "--run-dir", str(run_dir), "--gibbs", "1", "--device", "cpu"]) == EXIT_USAGE
     assert "needs --model sbn with --guide bottom_up" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [("-k", "-3", "a positive integer"), ("--lr-decay", "0", "a number in (0, 1]"), ("--lr", "nan", "a positive number"),
+     ("--kl-warmup", "1.5", "between 0 and 1"), ("--seed", "-1", "a non-negative integer")],
+)
+def test_bad_numbers_are_refused_by_the_parser(tmp_path, capsys, option, value, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--run-dir", str(tmp_path / "run"), option, value])
+    assert exit_info.value.code == EXIT_USAGE
+    assert f"expected {expected}, got '{value}'" in capsys.readouterr().err
