@@ -88,7 +88,7 @@ def test_gibbs_needs_the_bottom_up_sbn(tmp_path, capsys):
 @pytest.mark.parametrize(
     "option, value, expected",
     [("-k", "-3", "a positive integer"), ("--lr-decay", "0", "a number in (0, 1]"), ("--lr", "nan", "a positive number"),
-     ("--kl-warmup", "1.5", "between 0 and 1"), ("--seed", "-1", "a non-negative integer")],
+     ("--kl-warmup", "1.5", "a number between 0 and 1"), ("--seed", "-1", "a non-negative integer")],
 )
 def test_bad_numbers_are_refused_by_the_parser(tmp_path, capsys, option, value, expected):
     with pytest.raises(SystemExit) as exit_info:
