@@ -25,16 +25,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pyro_dgm.distributions.argument_checks import check_int
+
 if TYPE_CHECKING:  # the RBM module imports this one; no runtime cycle
     from pyro_dgm.distributions.rbm import RBM
 
 INITIAL_ON_PROBABILITY = 0.5
 """Chains start from independent fair coin flips: no state is favoured before the first sweep."""
-
-
-def _check_num_sweeps(num_sweeps: int) -> None:
-    if isinstance(num_sweeps, bool) or not isinstance(num_sweeps, int) or num_sweeps < 1:
-        raise ValueError(f"num_sweeps must be a positive int, got {num_sweeps!r}")
 
 
 def block_gibbs(rbm: RBM, z1: torch.Tensor, num_sweeps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +47,7 @@ def block_gibbs(rbm: RBM, z1: torch.Tensor, num_sweeps: int) -> tuple[torch.Tens
     :param num_sweeps: at least 1.
     :returns: ``(z1, z2)``, detached, shapes (*chains, *batch_shape, n1) and (..., n2).
     """
-    _check_num_sweeps(num_sweeps)
+    check_int("num_sweeps", num_sweeps)
     if z1.dim() < 1 or z1.size(-1) != rbm.num_units1:
         raise ValueError(f"z1 must have shape (..., {rbm.num_units1}), got {tuple(z1.shape)}")
     try:

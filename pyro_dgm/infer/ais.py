@@ -47,9 +47,10 @@ from dataclasses import dataclass
 
 import torch
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.infer.importance import effective_sample_size, log_mean_exp
-from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, check_int, schedule_from
+from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, schedule_from
 
 DEFAULT_NUM_CHAINS = 1024
 """AIS chains (importance samples) of the DVAE++ authors' evaluation."""
@@ -106,8 +107,8 @@ def annealed_importance_sampling(
         result = annealed_importance_sampling(rbm)
         result.log_partition, result.standard_error  # tensor(91.4583), tensor(0.0017)
     """
-    check_int(num_chains, "num_chains", 2)
-    check_int(num_sweeps, "num_sweeps", 1)
+    check_int("num_chains", num_chains, 2)
+    check_int("num_sweeps", num_sweeps, 1)
     path = GeometricRBMPath(rbm, base)
     schedule = schedule_from(betas, path.weight)
     temperatures = schedule.tolist()  # Python floats: cheap scalar arithmetic in the loop

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.infer.bihm import BHATTACHARYYA_POWER
 from pyro_dgm.infer.log_likelihood import accumulate_log_weights
 from pyro_dgm.infer.sbn_partition import bernoulli_log_prob_
@@ -98,9 +99,6 @@ class GibbsState:
         return [self.x, *self.latents]
 
 
-def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _check_pair(model: SigmoidBeliefNet, guide: BottomUpGuide) -> None:
@@ -273,9 +271,9 @@ def run_gibbs(
     in ``state.x``.
     """
     _check_pair(model, guide)
-    _check_positive_int("num_sweeps", num_sweeps, minimum=0)
-    _check_positive_int("num_candidates", num_candidates)
-    _check_positive_int("num_inner", num_inner)
+    check_int("num_sweeps", num_sweeps, minimum=0)
+    check_int("num_candidates", num_candidates)
+    check_int("num_inner", num_inner)
     observed = _check_observed(observed, state.x)
     with torch.no_grad():
         for _ in range(num_sweeps):
@@ -290,7 +288,7 @@ def initial_state_from_model(
 ) -> GibbsState:
     r"""Chains started at ancestral samples :math:`(x, h) \sim p` (BiHM Fig. 1A to 1B)."""
     _check_pair(model, guide)
-    _check_positive_int("num_chains", num_chains)
+    check_int("num_chains", num_chains)
     with torch.no_grad():
         sample = model.sample(num_chains)
         return _state_at(model, guide, sample[OBSERVED_SITE], sample, num_inner)

@@ -71,8 +71,9 @@ from dataclasses import dataclass
 
 import torch
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.rbm import RBM
-from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, check_int, schedule_from
+from pyro_dgm.infer.tempered_rbm import GeometricRBMPath, schedule_from
 
 DEFAULT_NUM_CHAINS = 32
 """Independent ladders: the clusters of Eq. (P4), whose relative error is ~1/sqrt(2C) = 13%."""
@@ -237,8 +238,8 @@ def parallel_tempering(
         result.log_partition, result.standard_error  # ~ 91.458, ~0.002 (as AIS)
         result.swap_rates                            # ~0.97 on every rung
     """
-    check_int(num_chains, "num_chains", 2)
-    check_int(num_steps, "num_steps", 1)
+    check_int("num_chains", num_chains, 2)
+    check_int("num_steps", num_steps, 1)
     if not 0 <= burn_in_fraction < 1:
         raise ValueError(f"burn_in_fraction must lie in [0, 1), got {burn_in_fraction!r}")
     path = GeometricRBMPath(rbm, base)

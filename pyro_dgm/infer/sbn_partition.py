@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.infer.bihm import BHATTACHARYYA_POWER
 from pyro_dgm.infer.log_likelihood import StreamingLogPowerSums, iter_chunks
 from pyro_dgm.infer.partition import BiHMLogLikelihoodEstimate, PartitionEstimate, bihm_log_likelihood
@@ -75,9 +76,6 @@ r"""Guide samples K per data point for :math:`\tilde p^*(x)` (BiHM Fig. 1C: K = 
 already gives a good BiHM estimate)."""
 
 
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def multiply_adds_per_outer_sample(layer_sizes: Sequence[int], num_inner: int = 1) -> int:
@@ -92,7 +90,7 @@ def multiply_adds_per_outer_sample(layer_sizes: Sequence[int], num_inner: int = 
     not counted. BiHM's MNIST net, :math:`K_i = 1`: 1,089,000.
     """
     sizes = check_layer_sizes(layer_sizes)
-    _check_positive_int("num_inner", num_inner)
+    check_int("num_inner", num_inner)
     products = [lower * upper for lower, upper in zip(sizes[:-1], sizes[1:])]
     total = sum(products)
     return 2 * total + num_inner * (2 * total - products[0])
@@ -363,7 +361,7 @@ def estimate_sbn_log_partition_squared(
         partition = estimate_sbn_log_partition_squared(model, guide, num_outer=10**7)
         partition.log_partition_squared, partition.standard_error
     """
-    _check_positive_int("num_inner", num_inner)
+    check_int("num_inner", num_inner)
     stack = SigmoidBeliefStack.from_modules(model, guide)
     sums = StreamingLogPowerSums(powers=(1.0, 2.0))
     workspaces: dict[int, _Workspace] = {}

@@ -57,6 +57,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.rbm import RBM
 
 BASES = ("uniform", "biases")
@@ -77,10 +78,6 @@ def check_schedule(betas: torch.Tensor, name: str = "betas") -> None:
         raise ValueError(f"{name} must be non-decreasing")
 
 
-def check_int(value: int, name: str, minimum: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def schedule_from(
@@ -97,7 +94,7 @@ def schedule_from(
 
 def linear_schedule(num_temperatures: int, *, like: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\beta_k = k / (K - 1)`, :math:`k = 0, \dots, K-1`, dtype and device of ``like``."""
-    check_int(num_temperatures, "num_temperatures", 2)
+    check_int("num_temperatures", num_temperatures, 2)
     dtype = like.dtype if like is not None else torch.get_default_dtype()
     device = like.device if like is not None else None
     return torch.linspace(0.0, 1.0, num_temperatures, dtype=dtype, device=device)

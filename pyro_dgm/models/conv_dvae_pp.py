@@ -71,18 +71,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.discretized_logistic import eight_bit_intensities
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.smoothing import SmoothingTransformation
-from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.distributions.smoothing_marks import smooths
+from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
 from pyro_dgm.models.conv_decoder import Likelihood, MultiScaleDecoder, PixelPyramid, grid_side, scale_sides
 from pyro_dgm.models.conv_dvae_pp_guides import GlobalPosteriorHeads, GlobalToMap, ImageFeatures, LocalConditionals
 from pyro_dgm.models.param_store import register_module
 from pyro_dgm.models.plates import data_plate
 from pyro_dgm.nn.se_resnet import apply_to_images, broadcast_cat, se_resnet
-
 
 # ------------------------------------------------------------------------ latent groups
 
@@ -285,9 +285,6 @@ LOCAL_KINDS = ("normal", "bernoulli")
 Objective = Literal["dvae_pp", "dvae", "trace_elbo"]
 
 
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -350,7 +347,7 @@ class ConvDVAEPPConfig:
         _check_choice("smoothing", self.smoothing, tuple(SMOOTHERS))
         for name in ("num_global_units", "num_global_groups", "num_local_groups", "local_channels",
                      "local_side", "hidden_channels", "global_features", "num_blocks", "num_mixtures"):
-            _check_positive_int(name, getattr(self, name))
+            check_int(name, getattr(self, name))
         if self.global_latent == "rbm" and self.num_global_units < 2:
             raise ValueError("an RBM global prior needs num_global_units >= 2 (two sides)")
         if self.num_global_groups > self.num_global_units:
@@ -524,7 +521,7 @@ class ConvDVAEPP(nn.Module):
 
     def generate(self, num_samples: int) -> torch.Tensor:
         """Draw ``num_samples`` images from the model, shape (num_samples, C, H, W)."""
-        _check_positive_int("num_samples", num_samples)
+        check_int("num_samples", num_samples)
         with torch.no_grad():
             return self._generate(None, num_samples, None)
 
