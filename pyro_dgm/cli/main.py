@@ -2,7 +2,8 @@
 
 Every subcommand works on a run folder (``--run-dir``): ``train`` writes the
 configuration, per-epoch metrics and checkpoints there; ``evaluate`` and ``sample``
-read the configuration and the latest checkpoint back. Errors a user can fix (an
+read the configuration and the latest checkpoint back, and report R-hat and ESS of
+the Markov chains they run (:mod:`pyro_dgm.cli.chain_report`). Errors a user can fix (an
 unknown name, a bad path, an incompatible model/objective pair) are reported in one
 line on stderr with exit status 2.
 """
@@ -10,7 +11,6 @@ line on stderr with exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -22,10 +22,19 @@ from typing import Any
 import pyro
 import torch
 
+from pyro_dgm.cli.chain_report import (
+    DEFAULT_CHAIN_SWEEPS,
+    ChainDiagnostics,
+    format_diagnostics,
+    p_star_diagnostics,
+    rbm_chain_diagnostics,
+    record_p_star_chains,
+    write_draws,
+)
 from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.cli.distributed import init_from_environment
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
-from pyro_dgm.cli.registry import MODELS, OBJECTIVES, ConfigurationError, build_model, build_objective, choose
+from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import (
@@ -37,7 +46,8 @@ from pyro_dgm.data import (
     static_binarize,
 )
 from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
-from pyro_dgm.infer.bihm_gibbs import inpaint, sample_p_star
+from pyro_dgm.diagnostics.chain_diagnostics import MIN_NUM_STEPS
+from pyro_dgm.infer.bihm_gibbs import inpaint
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
@@ -87,6 +97,9 @@ _non_negative_int = _number(int, lambda value: value >= 0, "a non-negative integ
 _positive_float = _number(float, lambda value: 0 < value < math.inf, "a positive number")
 _fraction = _number(float, lambda value: 0 <= value <= 1, "a number between 0 and 1")
 _decay_factor = _number(float, lambda value: 0 < value <= 1, "a number in (0, 1]")
+_chain_sweeps = _number(
+    int, lambda value: value == 0 or value >= MIN_NUM_STEPS, f"0 (no chain diagnostics) or an integer >= {MIN_NUM_STEPS}"
+)
 
 
 def _positive_int_list(text: str) -> list[int]:
@@ -147,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-particles", "-k", type=_positive_int, default=1000)
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--max-examples", type=_positive_int, default=None, help="evaluate only the first N examples")
+    evaluate.add_argument(
+        "--chain-sweeps", type=_chain_sweeps, default=DEFAULT_CHAIN_SWEEPS, metavar="SWEEPS",
+        help="RBM priors: continue the persistent chains this many block-Gibbs sweeps and report their "
+             "R-hat and ESS (0: skip)",
+    )
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0)
 
@@ -191,7 +209,8 @@ def _load_binary_split(config: dict[str, Any], split: str, device: torch.device,
     return pixels if dataset_info(config["dataset"]).binary else static_binarize(pixels, seed)
 
 
-def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, Any], Any]:
+def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, Any], BuiltModel, dict[str, Any]]:
+    """The run's configuration, its model with the checkpoint's weights on ``device``, and the checkpoint."""
     config = run.read_config()
     data_dim = dataset_info(config["dataset"]).example_shape[0]
     built = build_model(config, data_dim)
@@ -199,7 +218,19 @@ def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, A
     for name, module in built.modules.items():
         module.load_state_dict(payload["modules"][name])
         module.to(device)
-    return config, built
+    return config, built, payload
+
+
+def _report_chains(
+    run: RunDirectory, diagnostics: ChainDiagnostics, netcdf_name: str, written: Sequence[Path] = ()
+) -> str:
+    """The printed summary of ``diagnostics``; its last line lists ``written`` and ``<run>/<netcdf_name>``.
+
+    The traces are written to the latter only when a netcdf backend is installed.
+    """
+    traces = write_draws(diagnostics, run.path / netcdf_name)
+    files = [*written, *([traces] if traces is not None else [])]
+    return format_diagnostics(diagnostics) + (f"\n  wrote {', '.join(map(str, files))}" if files else "")
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -258,7 +289,7 @@ def command_train(args: argparse.Namespace) -> int:
 def command_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
-    config, built = _restore_model(run, device)
+    config, built, payload = _restore_model(run, device)
     pyro.set_rng_seed(args.seed)
     data = _load_binary_split(config, args.split, device, args.seed)
     if args.max_examples is not None:
@@ -267,10 +298,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
     result.update(
         split=args.split, num_particles=args.num_particles, num_examples=data.size(0), scored=built.evaluation_kind
     )
-    finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in result.items()}
-    (run.path / f"evaluation_{args.split}_k{args.num_particles}.json").write_text(
-        json.dumps(finite, indent=2, allow_nan=False) + "\n"  # strict JSON: an infinite k-hat is written as null
+    # After the log-likelihood, so that its estimate does not depend on --chain-sweeps.
+    chains = (
+        rbm_chain_diagnostics(built, payload.get("objective"), args.chain_sweeps, config["pcd_chains"])
+        if args.chain_sweeps > 0
+        else {}
     )
+    if chains:
+        result["chains"] = {site: {**diagnostics.summary, "seed": args.seed} for site, diagnostics in chains.items()}
+    run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     khat = (
         f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
@@ -282,6 +318,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
         f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
+    for site, diagnostics in chains.items():
+        print(_report_chains(run, diagnostics, f"evaluation_chains_{site}.nc"))
     return 0
 
 
@@ -296,14 +334,23 @@ def _bihm_pair(config: dict[str, Any], built: Any, option: str) -> tuple[Sigmoid
     return model, guide
 
 
+GIBBS_CHAINS_FILE = "gibbs_chains.json"
+"""R-hat and ESS of the p* Gibbs chains of ``sample --gibbs``, in the run folder."""
+GIBBS_TRACES_FILE = "gibbs_chains.nc"
+"""Their per-sweep traces as ArviZ netcdf (when a netcdf backend is installed)."""
+
+
 def command_sample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
-    config, built = _restore_model(run, device)
+    config, built, _ = _restore_model(run, device)
     pyro.set_rng_seed(args.seed)
+    diagnostics = None
     if args.gibbs > 0:
         model, guide = _bihm_pair(config, built, "--gibbs")
-        images = sample_p_star(model, guide, num_chains=args.num_samples, num_sweeps=args.gibbs).x
+        state, traces = record_p_star_chains(model, guide, num_chains=args.num_samples, num_sweeps=args.gibbs)
+        images = state.x
+        diagnostics = p_star_diagnostics(traces)
         kind = f"p* samples ({args.gibbs} Gibbs sweeps)"
     else:
         with torch.no_grad():
@@ -312,6 +359,11 @@ def command_sample(args: argparse.Namespace) -> int:
     output = args.output or run.path / "samples.png"
     save_image_grid(images.cpu(), output)
     print(f"wrote {args.num_samples} {kind} to {output}")
+    if diagnostics is not None:
+        written = run.write_json(GIBBS_CHAINS_FILE, {**diagnostics.summary, "seed": args.seed})
+        print(_report_chains(run, diagnostics, GIBBS_TRACES_FILE, [written]))
+    elif args.gibbs > 0:
+        print(f"no R-hat or ESS: they need at least {MIN_NUM_STEPS} Gibbs sweeps")
     return 0
 
 
@@ -327,7 +379,7 @@ INPAINTING_MASKS = {
 def command_inpaint(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
-    config, built = _restore_model(run, device)
+    config, built, _ = _restore_model(run, device)
     model, guide = _bihm_pair(config, built, "inpaint")
     data = _load_binary_split(config, args.split, device, args.seed)[: args.num_images]
     side = math.isqrt(data.size(-1))

@@ -25,9 +25,9 @@ from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.rws import ReweightedWakeSleep
 from pyro_dgm.infer.vimco import VIMCO
 from pyro_dgm.models.annealing import DVAESchedule
-from pyro_dgm.models.conv_dvae_pp import TABLE3_BASELINES, ConvDVAEPP, table3_config
+from pyro_dgm.models.conv_dvae_pp import GLOBAL_SITE, TABLE3_BASELINES, ConvDVAEPP, table3_config
 from pyro_dgm.models.directed_prior import build_directed_dvae
-from pyro_dgm.models.dvae import build_dvae_pp
+from pyro_dgm.models.dvae import PRIOR_SITE, DiscreteVAE, build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
@@ -53,6 +53,9 @@ class BuiltModel:
             limit, whose RBM log Z is computed when the pair is made).
         step_kwargs: optional per-step schedule (KL warm-up, β annealing).
         evaluation_kind: what the evaluation pair scores, printed beside every estimate.
+        rbm_priors: ``() -> {site: RBM}``, the model's RBM prior sites with the *current*
+            parameters (empty for models without one); the keys are those under which
+            the objective's ``state_dict`` keeps their persistent chains.
     """
 
     model: Callable[..., Any]
@@ -62,6 +65,7 @@ class BuiltModel:
     evaluation_pair: Callable[[], tuple[Callable[..., Any], Callable[..., Any]]]
     step_kwargs: Callable[[int, int], dict[str, Any]] | None = None
     evaluation_kind: str = "the model as trained"
+    rbm_priors: Callable[[], dict[str, RBM]] = dict
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,9 @@ def _binary_limit_evaluation(model: torch.nn.Module, guide: torch.nn.Module) -> 
 
 
 def _smoothed_model(model: torch.nn.Module, guide: torch.nn.Module, config: dict[str, Any]) -> BuiltModel:
+    def rbm_priors() -> dict[str, RBM]:
+        return {PRIOR_SITE: model.prior()} if isinstance(model, DiscreteVAE) else {}
+
     return BuiltModel(
         model=model,
         guide=guide,
@@ -123,6 +130,7 @@ def _smoothed_model(model: torch.nn.Module, guide: torch.nn.Module, config: dict
         evaluation_pair=lambda: _binary_limit_evaluation(model, guide),
         step_kwargs=DVAESchedule(warmup_fraction=config["kl_warmup"]),
         evaluation_kind="binary limit, zeta = z",
+        rbm_priors=rbm_priors,
     )
 
 
@@ -172,6 +180,7 @@ def _build_conv_dvae_pp(config: dict[str, Any], data_dim: int) -> BuiltModel:
         sample_images=lambda num_samples: network.generate(num_samples).flatten(1),
         evaluation_pair=lambda: (network.model, network.guide),
         evaluation_kind=f"smoothed model at the training beta {network_config.beta}",
+        rbm_priors=lambda: {GLOBAL_SITE: network.global_prior.rbm()} if network_config.global_latent == "rbm" else {},
     )
 
 

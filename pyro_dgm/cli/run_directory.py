@@ -6,11 +6,14 @@ Layout::
     <run>/metrics.jsonl     one JSON object per finished epoch (appended)
     <run>/checkpoint.pt     the latest checkpoint (see :mod:`pyro_dgm.cli.checkpoint`)
     <run>/samples.png       written by ``pyro-dgm sample``
+    <run>/gibbs_chains.json R-hat and ESS of the p* Gibbs chains of ``pyro-dgm sample --gibbs``
+    <run>/evaluation_*.json written by ``pyro-dgm evaluate``
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,17 @@ from typing import Any
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (in nested dicts and lists too) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
 
 
 class RunDirectory:
@@ -44,6 +58,13 @@ class RunDirectory:
     def write_config(self, config: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def write_json(self, name: str, record: dict[str, Any]) -> Path:
+        """Write ``record`` to ``<run>/<name>`` as strict JSON (NaN and infinities become null)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.path / name
+        path.write_text(json.dumps(finite_or_none(record), indent=2, allow_nan=False) + "\n")
+        return path
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.is_file():

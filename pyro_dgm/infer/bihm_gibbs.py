@@ -255,6 +255,30 @@ def gibbs_sweep(
     return GibbsState(layers[0], layers[1:], log_sqrt_bound)
 
 
+def unnormalized_log_p_star(model: SigmoidBeliefNet, guide: BottomUpGuide, state: GibbsState) -> torch.Tensor:
+    r"""The log-density the chains leave invariant, up to a constant, at their current states; shape (C,).
+
+    .. math::
+
+        \log \tilde p^*(x, h) = \tfrac12 \log p(x, h) + \tfrac12 \log q(h \mid x) + \log \hat m(x)
+            \approx \log p^*(x, h) + 2 \log Z ,
+
+    with :math:`\log \hat m(x)` = ``state.log_sqrt_bound``, the estimate of
+    :math:`\log \sqrt{\tilde p^*(x)}` the current x was accepted with (exact
+    :math:`\log p^* + 2\log Z` when it is exact; BiHM Sec. 2). Its negative is the
+    chains' energy, a scalar whose trace over sweeps shows whether they have mixed.
+    """
+    layers = state.layers
+    top = model.num_latent_layers
+    with torch.no_grad():
+        log_p = _log_prob(model.prior.bias, layers[top])  # p(h_L)
+        log_q = torch.zeros_like(log_p)
+        for layer in range(top):
+            log_p = log_p + _log_prob(model.conditionals[layer].logits(layers[layer + 1]), layers[layer])
+            log_q = log_q + _log_prob(guide.conditionals[layer].logits(layers[layer]), layers[layer + 1])
+        return BHATTACHARYYA_POWER * (log_p + log_q) + state.log_sqrt_bound
+
+
 def run_gibbs(
     model: SigmoidBeliefNet,
     guide: BottomUpGuide,

@@ -1,4 +1,4 @@
-"""R-hat and ESS on chains with known answers: iid, AR(1), and chains stuck in separate modes."""
+"""R-hat and ESS on chains with known answers: iid, AR(1), chains stuck in separate modes, RBM chains."""
 
 import math
 
@@ -11,8 +11,13 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     bulk_ess,
     chain_summary,
     rank_rhat,
+    record_block_gibbs,
     tail_ess,
+    trace_summary,
+    traces_to_inference_data,
 )
+from pyro_dgm.distributions import RBM
+from pyro_dgm.infer.exact import all_binary_configurations
 
 NUM_STEPS = 1000
 NUM_CHAINS = 4
@@ -104,6 +109,78 @@ def test_chain_summary_of_chains_in_separate_modes():
 def test_chain_summary_without_energies():
     summary = chain_summary(torch.bernoulli(torch.full((50, 2, 5), 0.5)))
     assert "energy_rhat" not in summary and "mean_activation_rhat" in summary
+
+
+def two_mode_rbm(coupling: float, side: int = 3) -> RBM:
+    """All units off and all units on are its two modes, of equal energy 0: a_i = -coupling * side / 2, W = coupling."""
+    bias = torch.full((side,), -coupling * side / 2, dtype=torch.float64)
+    return RBM(bias, bias, torch.full((side, side), coupling, dtype=torch.float64))
+
+
+TWO_MODE_COUPLING = 1.5
+"""Strong enough that 20 sweeps rarely leave a mode, weak enough that 2000 sweeps cross often."""
+
+
+@pytest.mark.parametrize("num_sweeps", [20, 2000])
+def test_rhat_of_rbm_chains_started_in_separate_modes(num_sweeps):
+    """Half the chains start all off, half all on: R-hat is large until the chains have crossed between modes."""
+    rbm = two_mode_rbm(TWO_MODE_COUPLING)
+    start = torch.zeros(8, 6, dtype=torch.float64)
+    start[4:] = 1.0
+    states, energies = record_block_gibbs(rbm, start, num_sweeps)
+    summary = chain_summary(states, energies)
+    if num_sweeps == 20:
+        # The modes share one energy, so only the activations tell them apart.
+        assert summary["mean_activation_rhat"] > 1.1 and summary["rhat_max"] > 1.1
+        return
+    assert summary["rhat_max"] < RHAT_THRESHOLD
+    # Mixed chains: the mean energy is the exact E_p[E] within Z_TOLERANCE standard errors sd / sqrt(bulk ESS).
+    configurations = all_binary_configurations(6, dtype=torch.float64)
+    log_weights = rbm.unnormalized_log_prob(configurations)
+    exact_mean_energy = -(torch.softmax(log_weights, dim=0) * log_weights).sum().item()
+    standard_error = energies.std().item() / math.sqrt(summary["energy_ess_bulk"])
+    assert abs(energies.mean().item() - exact_mean_energy) < Z_TOLERANCE * standard_error
+
+
+def test_record_block_gibbs_records_every_sweep_and_its_energy():
+    rbm = two_mode_rbm(TWO_MODE_COUPLING)
+    states, energies = record_block_gibbs(rbm, torch.zeros(5, 6), num_sweeps=7)
+    assert states.shape == (7, 5, 6) and energies.shape == (7, 5) and states.dtype == torch.float64
+    assert set(states.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(energies, -rbm.unnormalized_log_prob(states))
+    with pytest.raises(ValueError, match=r"states must have shape \(num_chains, 6\)"):
+        record_block_gibbs(rbm, torch.zeros(5, 4), num_sweeps=3)
+    with pytest.raises(ValueError, match="num_sweeps"):
+        record_block_gibbs(rbm, torch.zeros(5, 6), num_sweeps=0)
+
+
+def test_trace_summary_is_the_per_trace_rhat_and_ess_and_their_worst():
+    traces = {"mixed": torch.randn(200, 4, dtype=torch.float64), "stuck": stuck_chains(200)[..., 0]}
+    summary = trace_summary(traces)
+    assert (summary["num_steps"], summary["num_chains"]) == (200, 4)
+    for name, trace in traces.items():
+        element = trace.unsqueeze(-1)
+        assert summary[f"{name}_rhat"] == pytest.approx(rank_rhat(element).item())
+        assert summary[f"{name}_ess_bulk"] == pytest.approx(bulk_ess(element).item())
+        assert summary[f"{name}_ess_tail"] == pytest.approx(tail_ess(element).item())
+    assert summary["rhat_max"] == summary["stuck_rhat"] > STUCK_RHAT > summary["mixed_rhat"]
+    assert summary["ess_bulk_min"] == min(summary["mixed_ess_bulk"], summary["stuck_ess_bulk"])
+    assert summary["ess_tail_min"] == min(summary["mixed_ess_tail"], summary["stuck_ess_tail"])
+    assert traces_to_inference_data(traces).posterior["stuck"].dims == ("chain", "draw")
+
+
+@pytest.mark.parametrize(
+    "traces, message",
+    [
+        ({}, "non-empty mapping"),
+        ({"a": torch.zeros(10, 2), "b": torch.zeros(10, 3)}, r"traces\['b'\] has shape \(10, 3\)"),
+        ({"a": torch.zeros(10, 2, 1)}, r"traces\['a'\] must have 2 dimensions"),
+        ({"a": torch.zeros(MIN_NUM_STEPS - 1, 2)}, "at least 4"),
+    ],
+)
+def test_bad_traces(traces, message):
+    with pytest.raises(ValueError, match=message):
+        trace_summary(traces)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from pyro_dgm.infer.bihm_gibbs import (
     inpaint,
     run_gibbs,
     sample_p_star,
+    unnormalized_log_p_star,
     update_latent_layer,
 )
 from pyro_dgm.infer.exact import all_binary_configurations
@@ -143,6 +144,21 @@ def test_inpainting_samples_the_exact_conditional():
     missing_code = binary_codes(state.x[:, ~observed])
     codes = missing_code * 2**NUM_LATENT_BITS + binary_codes(torch.cat(state.latents, dim=-1))
     assert code_total_variation(codes, conditional) < tv_bound(conditional, NUM_CHAINS)
+
+
+def test_unnormalized_log_p_star_is_p_star_up_to_its_constant():
+    """With the exact sqrt(p~*(x)) as the auxiliary value, it is log p*(x, h) + 2 log Z at every state."""
+    model, guide = tiny_bihm()
+    exact = exact_log_p_star(model, guide)
+    log_p, log_q = exact_log_terms(model, guide)
+    log_sqrt_bound = torch.logsumexp(0.5 * (log_p + log_q), dim=1)  # log sqrt(p~*(x)), Eq. 1
+    codes = torch.arange(exact.numel())
+    x, latents = decode(codes, exact.dtype)
+    state = GibbsState(x, latents, log_sqrt_bound[codes // 2**NUM_LATENT_BITS])
+    log_target = unnormalized_log_p_star(model, guide, state)
+    constant = log_target - exact.flatten()
+    torch.testing.assert_close(constant, constant.mean().expand_as(constant))
+    torch.testing.assert_close(constant.mean(), torch.logsumexp(2 * log_sqrt_bound, dim=0))  # log Z^2 = log sum_x p~*(x)
 
 
 def test_state_shapes_and_zero_sweeps():
