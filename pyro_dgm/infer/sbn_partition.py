@@ -31,12 +31,14 @@ in preallocated buffers, under :func:`torch.inference_mode`):
    logits of :math:`q(h_1 \mid x)` are computed *once* and serve both the outer
    density :math:`q(h_1 \mid x_j)` and the inner samples :math:`h'_1`; above layer
    1 the outer rows :math:`h_{l-1}` and the :math:`K_i` inner rows
-   :math:`h'_{l-1}` are stacked into one ``addmm``.
+   :math:`h'_{l-1}` are stacked into one ``mm``.
 3. **Top-down again** on the inner rows: :math:`\log p(x, h')`.
 
-A Bernoulli layer's log-density is fused into one pass over the units,
-:math:`\sum_i [h_i a_i - \operatorname{softplus}(a_i)] =
--\sum_i \operatorname{softplus}((1 - 2h_i)\,a_i)`. Two normalisers cancel exactly
+Per layer there is one matrix product (BLAS, without the bias) and one fused
+element-wise kernel (:mod:`pyro_dgm.infer.fused_bernoulli`: bias, sigmoid, uniform,
+comparison and log-density in a single compiled pass, sharing one exponential).
+The uniforms come from :class:`~pyro_dgm.infer.random_bits.RandomBits`, all of a
+chunk's words at once, made on two threads. Two normalisers cancel exactly
 between the outer and inner factors of :math:`t_j` and are never computed: the
 prior's :math:`\sum_i \operatorname{softplus}(b_i)` and, for the shared
 :math:`q(h_1 \mid x_j)` logits, :math:`\sum_i \operatorname{softplus}(a_{1,i}(x_j))`.
@@ -54,14 +56,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from pyro_dgm.distributions.argument_checks import check_int
+from pyro_dgm.infer import fused_bernoulli
 from pyro_dgm.infer.bihm import BHATTACHARYYA_POWER
 from pyro_dgm.infer.log_likelihood import StreamingLogPowerSums, iter_chunks
 from pyro_dgm.infer.partition import BiHMLogLikelihoodEstimate, PartitionEstimate, bihm_log_likelihood
+from pyro_dgm.infer.random_bits import RandomBits
 from pyro_dgm.models.sbn import SigmoidBeliefNet, check_layer_sizes
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
@@ -112,9 +115,9 @@ class AffineMap:
     def from_linear(cls, linear: nn.Linear) -> AffineMap:
         return cls(weight=linear.weight.detach().t(), bias=linear.bias.detach())
 
-    def logits(self, context: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """:math:`cW + b` for ``context`` of shape (rows, in_features), into ``out`` if given."""
-        return torch.addmm(self.bias, context, self.weight, out=out)
+    def products(self, context: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """:math:`cW` (no bias) for ``context`` of shape (rows, in_features), into ``out`` if given."""
+        return torch.mm(context, self.weight, out=out)
 
 
 def _single_linear(module: nn.Module, description: str) -> nn.Linear:
@@ -181,64 +184,9 @@ class SigmoidBeliefStack:
         return len(self.layer_sizes) - 1
 
 
-SEED_BOUND = 2**63 - 1
-"""Exclusive upper bound of the seed drawn from torch's generator for numpy's."""
-
 SOFTPLUS_THRESHOLD = 20.0
 r"""Softplus returns its input above this: the error :math:`\log(1 + e^{-20}) \approx
 2 \times 10^{-9}` is below float32 resolution (torch's default threshold)."""
-
-
-class UniformSource:
-    r"""Fills buffers with :math:`U(0, 1)` draws, reproducibly from a torch generator.
-
-    On the CPU the bits come from numpy's PCG64 (seeded once from ``generator``, or
-    from torch's global generator, so ``torch.manual_seed`` / ``pyro.set_rng_seed``
-    still fix every draw): it fills float32 buffers about twice as fast as torch's
-    Mersenne twister, and uniforms are the largest element-wise cost of the
-    estimator. Elsewhere (CUDA's Philox is fast) ``Tensor.uniform_`` is used.
-    Either way a float32 uniform has 24 random bits.
-    """
-
-    def __init__(self, device: torch.device, generator: torch.Generator | None = None) -> None:
-        self.generator = generator
-        self._numpy = None
-        if device.type == "cpu":
-            seed = int(torch.randint(SEED_BOUND, (), generator=generator))
-            self._numpy = np.random.Generator(np.random.PCG64(seed))
-
-    def fill_(self, buffer: torch.Tensor) -> torch.Tensor:
-        """Overwrite ``buffer`` with independent uniforms; returns it."""
-        if (
-            self._numpy is not None
-            and buffer.device.type == "cpu"
-            and buffer.dtype in (torch.float32, torch.float64)
-            and buffer.is_contiguous()
-        ):
-            self._numpy.random(
-                out=buffer.numpy(), dtype=np.float32 if buffer.dtype == torch.float32 else np.float64
-            )
-            return buffer
-        return buffer.uniform_(generator=self.generator)
-
-
-def sample_bernoulli_probs_(
-    probs: torch.Tensor, out: torch.Tensor, uniforms: torch.Tensor, source: UniformSource
-) -> torch.Tensor:
-    r"""``out`` :math:`\leftarrow \mathbb 1[u < \pi]`, :math:`u \sim U(0,1)`, in place.
-
-    ``uniforms`` is scratch of ``out``'s shape; ``probs`` broadcasts to it (it may be
-    ``out`` itself). Two element-wise passes and no allocation.
-    """
-    source.fill_(uniforms)
-    return torch.lt(uniforms, probs, out=out)
-
-
-def sample_bernoulli_(
-    logits: torch.Tensor, out: torch.Tensor, uniforms: torch.Tensor, source: UniformSource
-) -> torch.Tensor:
-    r"""``out`` :math:`\leftarrow \mathbb 1[u < \sigma(a)]` for ``logits`` :math:`a` of ``out``'s shape."""
-    return sample_bernoulli_probs_(torch.sigmoid(logits, out=out), out, uniforms, source)
 
 
 def bernoulli_log_prob_(logits: torch.Tensor, value: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
@@ -257,7 +205,9 @@ class _Workspace:
 
     Rows ``[:B]`` of every latent buffer hold the outer samples :math:`h_l`, rows
     ``[B:]`` the :math:`K_i` inner samples :math:`h'_l` (inner index major), so a
-    bottom-up product on all :math:`(1 + K_i) B` rows is one ``addmm``.
+    bottom-up product on all :math:`(1 + K_i) B` rows is one ``mm``. ``products[l]``
+    receives the bias-free matrix products of layer :math:`l` (the bias is added in
+    the fused kernels).
     """
 
     def __init__(self, stack: SigmoidBeliefStack, num_rows: int, num_inner: int) -> None:
@@ -269,67 +219,85 @@ class _Workspace:
         self.states = [torch.empty(num_rows, data_size, **options)] + [
             torch.empty(total_rows, size, **options) for size in latent_sizes
         ]
-        self.logits = [torch.empty(total_rows, size, **options) for size in stack.layer_sizes]
-        self.scratch = [torch.empty(total_rows, size, **options) for size in stack.layer_sizes]
-        self.log_ratio = torch.empty(total_rows, **options)
+        self.products = [torch.empty(total_rows, size, **options) for size in stack.layer_sizes]
+        self.no_products = torch.zeros(total_rows, latent_sizes[-1], **options)  # the prior has only a bias
+        top_down = [(num_rows, size) for size in reversed(stack.layer_sizes)]  # h_L, ..., h_1, x ~ p
+        inner = [(num_inner * num_rows, size) for size in latent_sizes]  # h'_1, ..., h'_L ~ q
+        self.random_word_shapes = top_down + inner  # (rows, width) of each request, in order of use
 
 
-def _log_outer_terms(
-    stack: SigmoidBeliefStack,
-    workspace: _Workspace,
-    prior_probs: torch.Tensor,
-    source: UniformSource,
-) -> torch.Tensor:
+class _BitStream:
+    """The random words of one chunk, handed out request by request in the order of ``shapes``."""
+
+    def __init__(self, source: RandomBits, shapes: Sequence[tuple[int, int]]) -> None:
+        self.shapes = list(shapes)
+        self.pieces = source.draw([rows * width for rows, width in self.shapes])
+        self.position = 0
+
+    def take(self, rows: int, width: int) -> torch.Tensor:
+        """The next request's words as a (rows, width) tensor; the shape must be the next one listed."""
+        expected = self.shapes[self.position]
+        if (rows, width) != expected:
+            raise RuntimeError(f"random words requested as {(rows, width)} but drawn as {expected}")
+        piece = self.pieces[self.position].view(rows, width)
+        self.position += 1
+        return piece
+
+
+def _repeat_rows(rows: torch.Tensor, times: int) -> torch.Tensor:
+    """``rows`` stacked ``times`` times along dim 0 (no copy for once): the kernels see 2-D operands only."""
+    return rows if times == 1 else rows.repeat(times, 1)
+
+
+def _log_outer_terms(stack: SigmoidBeliefStack, workspace: _Workspace, source: RandomBits) -> torch.Tensor:
     r""":math:`\log t_j` of Eq. 7 for one chunk of outer samples, shape (B,).
 
-    ``log_ratio`` accumulates :math:`\log p(x, h) - \log q(h \mid x)` per row, less
-    the normalisers that cancel in :math:`t_j`; then
+    ``outer`` accumulates :math:`\log p(x_j, h_j) - \log q(h_j \mid x_j)` and ``inner``
+    :math:`\ell_{jk} = \log p(x_j, h'_{jk}) - \log q(h'_{jk} \mid x_j)`, both less the
+    normalisers that cancel in :math:`t_j`; then
     :math:`\log t_j = -\tfrac12 \ell_j + \log \frac1{K_i} \sum_k e^{\ell_{jk}/2}`.
     """
     rows, num_inner, top = workspace.num_rows, workspace.num_inner, stack.num_latent_layers
-    states, logits, scratch = workspace.states, workspace.logits, workspace.scratch
-    log_ratio = workspace.log_ratio
-    outer_ratio, inner_ratio = log_ratio.zero_()[:rows], log_ratio[rows:]
-    x = states[0]
+    states, products = workspace.states, workspace.products
+    bits = _BitStream(source, workspace.random_word_shapes)
+    generative, recognition, prior_logits = stack.generative, stack.recognition, stack.prior_logits
+    x, sizes = states[0], stack.layer_sizes
 
     # 1. (x, h) ~ p top-down, accumulating log p(x, h) (prior normaliser dropped: cancels)
-    top_outer = states[top][:rows]
-    sample_bernoulli_probs_(prior_probs, top_outer, scratch[top][:rows], source)
-    outer_ratio += torch.mv(top_outer, stack.prior_logits)
+    outer = fused_bernoulli.sample_and_dot_(
+        workspace.no_products[:rows], prior_logits, bits.take(rows, sizes[top]), states[top][:rows]
+    )
     for layer in range(top - 1, -1, -1):
-        value = states[layer][:rows]
-        layer_logits = stack.generative[layer].logits(states[layer + 1][:rows], out=logits[layer][:rows])
-        sample_bernoulli_(layer_logits, value, scratch[layer][:rows], source)
-        outer_ratio += bernoulli_log_prob_(layer_logits, value, scratch[layer][:rows])
+        layer_products = generative[layer].products(states[layer + 1][:rows], out=products[layer][:rows])
+        outer = outer + fused_bernoulli.sample_and_score_(
+            layer_products, generative[layer].bias, bits.take(rows, sizes[layer]), states[layer][:rows]
+        )
 
     # 2. bottom-up: score h under q (outer rows), draw h' ~ q(.|x) (inner rows).
     # Layer 1: one set of logits q(h1 | x_j) for both; its softplus normaliser cancels.
-    first_logits = stack.recognition[0].logits(x, out=logits[1][:rows])
-    first_outer = states[1][:rows]
-    first_inner = states[1][rows:].view(num_inner, rows, -1)
-    outer_ratio -= torch.mul(first_outer, first_logits, out=scratch[1][:rows]).sum(dim=-1)
-    first_probs = torch.sigmoid(first_logits, out=logits[1][rows : 2 * rows])
-    sample_bernoulli_probs_(first_probs, first_inner, scratch[1][rows:].view_as(first_inner), source)
-    inner_ratio -= (
-        torch.mul(first_inner, first_logits, out=scratch[1][rows:].view_as(first_inner)).sum(dim=-1).view(-1)
+    first, first_bias = recognition[0].products(x, out=products[1][:rows]), recognition[0].bias
+    outer = outer - fused_bernoulli.dot(first, first_bias, states[1][:rows])
+    inner = -fused_bernoulli.sample_and_dot_(
+        _repeat_rows(first, num_inner), first_bias, bits.take(num_inner * rows, sizes[1]), states[1][rows:]
     )
     for layer in range(2, top + 1):
-        layer_logits = stack.recognition[layer - 1].logits(states[layer - 1], out=logits[layer])
-        sample_bernoulli_(layer_logits[rows:], states[layer][rows:], scratch[layer][rows:], source)
-        log_ratio -= bernoulli_log_prob_(layer_logits, states[layer], scratch[layer])
+        layer_products = recognition[layer - 1].products(states[layer - 1], out=products[layer])
+        bias = recognition[layer - 1].bias
+        outer = outer - fused_bernoulli.score(layer_products[:rows], bias, states[layer][:rows])
+        inner = inner - fused_bernoulli.sample_and_score_(
+            layer_products[rows:], bias, bits.take(num_inner * rows, sizes[layer]), states[layer][rows:]
+        )
 
     # 3. log p(x, h') top-down on the inner rows
-    inner_ratio += torch.mv(states[top][rows:], stack.prior_logits)
+    inner = inner + fused_bernoulli.dot(workspace.no_products[rows:], prior_logits, states[top][rows:])
     for layer in range(top - 1, 0, -1):
-        layer_logits = stack.generative[layer].logits(states[layer + 1][rows:], out=logits[layer][rows:])
-        inner_ratio += bernoulli_log_prob_(layer_logits, states[layer][rows:], scratch[layer][rows:])
-    data_logits = stack.generative[0].logits(states[1][rows:], out=logits[0][rows:])
-    inner_ratio += bernoulli_log_prob_(
-        data_logits.view(num_inner, rows, -1), x, scratch[0][rows:].view(num_inner, rows, -1)
-    ).view(-1)
+        layer_products = generative[layer].products(states[layer + 1][rows:], out=products[layer][rows:])
+        inner = inner + fused_bernoulli.score(layer_products, generative[layer].bias, states[layer][rows:])
+    data_products = generative[0].products(states[1][rows:], out=products[0][rows:])
+    inner = inner + fused_bernoulli.score(data_products, generative[0].bias, _repeat_rows(x, num_inner))
 
-    log_inner = torch.logsumexp(BHATTACHARYYA_POWER * inner_ratio.view(num_inner, rows), dim=0)
-    return log_inner - math.log(num_inner) - BHATTACHARYYA_POWER * outer_ratio  # Eq. 7
+    log_inner = torch.logsumexp(BHATTACHARYYA_POWER * inner.view(num_inner, rows), dim=0)
+    return log_inner - math.log(num_inner) - BHATTACHARYYA_POWER * outer  # Eq. 7
 
 
 def estimate_sbn_log_partition_squared(
@@ -365,14 +333,12 @@ def estimate_sbn_log_partition_squared(
     stack = SigmoidBeliefStack.from_modules(model, guide)
     sums = StreamingLogPowerSums(powers=(1.0, 2.0))
     workspaces: dict[int, _Workspace] = {}
-    with torch.inference_mode():
-        source = UniformSource(stack.prior_logits.device, generator)
-        prior_probs = torch.sigmoid(stack.prior_logits)
+    with torch.inference_mode(), RandomBits(stack.prior_logits.device, generator) as source:
         for size in iter_chunks(num_outer, chunk_size, progress, "partition samples"):
             if size not in workspaces:  # at most two sizes: chunk_size and the remainder
                 workspaces.clear()
                 workspaces[size] = _Workspace(stack, size, num_inner)
-            sums.update(_log_outer_terms(stack, workspaces[size], prior_probs, source))
+            sums.update(_log_outer_terms(stack, workspaces[size], source))
     return PartitionEstimate.from_sums(sums, num_inner)
 
 

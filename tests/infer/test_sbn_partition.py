@@ -17,9 +17,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.partition import estimate_log_partition_squared
+from pyro_dgm.infer.random_bits import RandomBits
 from pyro_dgm.infer.sbn_partition import (
     SigmoidBeliefStack,
-    UniformSource,
     _log_outer_terms,
     _Workspace,
     estimate_sbn_log_partition_squared,
@@ -99,9 +99,8 @@ def test_outer_terms_match_a_direct_evaluation():
     stack = SigmoidBeliefStack.from_modules(model, guide)
     num_rows, num_inner = 7, 3
     workspace = _Workspace(stack, num_rows, num_inner)
-    source = UniformSource(torch.device("cpu"), torch.Generator().manual_seed(2))
-    with torch.inference_mode():
-        log_terms = _log_outer_terms(stack, workspace, torch.sigmoid(stack.prior_logits), source)
+    with torch.inference_mode(), RandomBits("cpu", torch.Generator().manual_seed(2)) as source:
+        log_terms = _log_outer_terms(stack, workspace, source)
     x, first, second = workspace.states
     bernoulli = torch.distributions.Bernoulli
 
