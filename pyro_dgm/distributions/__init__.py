@@ -10,6 +10,8 @@
   :class:`SpikeAndSlab` (DVAE App. D.2), :class:`MixtureOfRamps` (DVAE Eq. 20), and
   :class:`BinaryLimit` (ζ = z, for evaluation).
 - :class:`DiscretizedLogisticMixture`: the colour-image likelihood of convolutional DVAE++.
+- :class:`IndependentBernoulli`: ``Bernoulli(logits).to_event(1)`` with a fused
+  log-density, the distribution of every sigmoid belief layer.
 
 See ``docs/distributions/``.
 """
@@ -17,6 +19,7 @@ See ``docs/distributions/``.
 from pyro_dgm.distributions.binary_limit import BinaryLimit
 from pyro_dgm.distributions.discretized_logistic import DiscretizedLogisticMixture
 from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
+from pyro_dgm.distributions.independent_bernoulli import IndependentBernoulli
 from pyro_dgm.distributions.mixture_of_ramps import MixtureOfRamps
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.overlapping_logistic import OverlappingLogistic
@@ -34,6 +37,7 @@ from pyro_dgm.distributions.spike_and_slab import SpikeAndSlab
 __all__ = [
     "BinaryLimit",
     "DiscretizedLogisticMixture",
+    "IndependentBernoulli",
     "MixtureOfRamps",
     "OverlappingExponential",
     "OverlappingLogistic",

@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyro
-import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyro_dgm.distributions.independent_bernoulli import IndependentBernoulli
 from pyro_dgm.models.param_store import register_module
 from pyro_dgm.models.plates import check_data, data_plate
 from pyro_dgm.models.sbn import check_layer_sizes, latent_site_name
@@ -131,5 +131,5 @@ class FactorialGuide(SBNGuide):
         latents = {}
         for layer, logits in enumerate(logits_per_layer, start=1):
             name = latent_site_name(layer)
-            latents[name] = pyro.sample(name, dist.Bernoulli(logits=logits).to_event(1))
+            latents[name] = pyro.sample(name, IndependentBernoulli(logits))
         return latents

@@ -13,7 +13,9 @@ prior is the context-free :math:`p(h_L) = \prod_i \mathcal{B}(h_{L,i} \mid \sigm
 
 Following the zuko habit, :class:`BernoulliLayer` and :class:`FactorialBernoulli`
 are ``nn.Module`` s whose ``forward`` *returns a distribution*
-(``Bernoulli(logits=...).to_event(1)``), so model and guide code read as plain Pyro::
+(:class:`~pyro_dgm.distributions.independent_bernoulli.IndependentBernoulli`, i.e.
+``Bernoulli(logits=...).to_event(1)`` with a fused log-density), so model and guide
+code read as plain Pyro::
 
     h1 = pyro.sample("h1", layer(x))
 
@@ -31,9 +33,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import pyro.distributions as dist
 import torch
 from torch import nn
+
+from pyro_dgm.distributions.independent_bernoulli import IndependentBernoulli
 
 BIHM_BIAS_INIT = -1.0
 """Initial bias of every SBN unit (BiHM Sec. 4 and the authors' ``create_layers``)."""
@@ -153,9 +156,9 @@ class BernoulliLayer(ConditionalLayer):
         """Logits :math:`a(c)`, shape ``context.shape[:-1] + (out_features,)``."""
         return self.network_output(context)
 
-    def forward(self, context: torch.Tensor) -> dist.Independent:
+    def forward(self, context: torch.Tensor) -> IndependentBernoulli:
         """The distribution of :math:`y` given ``context``, event shape ``(out_features,)``."""
-        return dist.Bernoulli(logits=self.logits(context)).to_event(1)
+        return IndependentBernoulli(self.logits(context))
 
 
 class FactorialBernoulli(nn.Module):
@@ -176,6 +179,6 @@ class FactorialBernoulli(nn.Module):
         self.features = features
         self.bias = nn.Parameter(torch.full((features,), bias))
 
-    def forward(self) -> dist.Independent:
+    def forward(self) -> IndependentBernoulli:
         """The prior distribution, event shape ``(features,)``."""
-        return dist.Bernoulli(logits=self.bias).to_event(1)
+        return IndependentBernoulli(self.bias)

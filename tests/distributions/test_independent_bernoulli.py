@@ -1,0 +1,89 @@
+"""IndependentBernoulli equals Bernoulli(logits).to_event(1) in every method, and validates alike."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from pyro_dgm.distributions import IndependentBernoulli
+
+
+def reference(logits: torch.Tensor) -> dist.Independent:
+    return dist.Bernoulli(logits=logits).to_event(1)
+
+
+@pytest.fixture
+def logits() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return (8 * torch.randn(3, 4, 5, dtype=torch.float64, generator=generator)).requires_grad_()
+
+
+def test_shapes_and_moments_equal_the_reference(logits):
+    ours, theirs = IndependentBernoulli(logits), reference(logits)
+    assert (ours.batch_shape, ours.event_shape) == (theirs.batch_shape, theirs.event_shape)
+    for name in ("mean", "variance", "mode", "entropy"):
+        ours_value = getattr(ours, name)
+        ours_value = ours_value() if callable(ours_value) else ours_value
+        theirs_value = getattr(theirs, name)
+        theirs_value = theirs_value() if callable(theirs_value) else theirs_value
+        torch.testing.assert_close(ours_value, theirs_value, msg=name)
+
+
+def test_log_prob_and_its_gradient_equal_the_reference(logits):
+    value = torch.bernoulli(torch.full((2, 3, 4, 5), 0.5, dtype=torch.float64))  # broadcasts
+    ours = IndependentBernoulli(logits).log_prob(value)
+    theirs = reference(logits).log_prob(value)
+    torch.testing.assert_close(ours, theirs, rtol=1e-14, atol=1e-12)
+    (ours_gradient,) = torch.autograd.grad(ours.sum(), logits)
+    (theirs_gradient,) = torch.autograd.grad(theirs.sum(), logits)
+    torch.testing.assert_close(ours_gradient, theirs_gradient, rtol=1e-14, atol=1e-14)
+
+
+def test_saturated_logits_stay_finite():
+    logits = torch.tensor([[-1e4, 1e4, 0.0]])
+    value = torch.tensor([[1.0, 0.0, 1.0]])
+    expected = torch.tensor([-1e4 - 1e4 - torch.log(torch.tensor(2.0)).item()])
+    torch.testing.assert_close(IndependentBernoulli(logits).log_prob(value), expected)
+
+
+def test_expand_broadcasts_like_a_plate():
+    logits = torch.randn(5)
+    expanded = IndependentBernoulli(logits).expand(torch.Size([7, 2]))
+    assert expanded.batch_shape == (7, 2) and expanded.event_shape == (5,)
+    assert expanded.sample().shape == (7, 2, 5)
+    value = torch.ones(7, 2, 5)
+    torch.testing.assert_close(expanded.log_prob(value), reference(logits).expand([7, 2]).log_prob(value))
+
+
+def test_samples_have_the_unit_probabilities():
+    """Unit frequencies over 20000 draws within 4 standard errors of sigma(a)."""
+    torch.manual_seed(1)
+    logits = torch.tensor([-2.0, 0.0, 1.5])
+    draws = IndependentBernoulli(logits).sample((20000,))
+    probs = torch.sigmoid(logits)
+    assert ((draws.mean(0) - probs).abs() < 4 * torch.sqrt(probs * (1 - probs) / 20000)).all()
+
+
+def test_works_as_a_pyro_site_in_plates():
+    logits = torch.randn(4)
+
+    def model():
+        with pyro.plate("data", 3):
+            return pyro.sample("y", IndependentBernoulli(logits))
+
+    trace = pyro.poutine.trace(model).get_trace()
+    trace.compute_log_prob()
+    assert trace.nodes["y"]["value"].shape == (3, 4)
+    assert trace.nodes["y"]["log_prob"].shape == (3,)
+
+
+def test_validation_refuses_nan_logits_and_non_binary_values():
+    with pytest.raises(ValueError, match="logits"):
+        IndependentBernoulli(torch.tensor([0.0, float("nan")]), validate_args=True)
+    with pytest.raises(ValueError, match="support"):
+        IndependentBernoulli(torch.zeros(2), validate_args=True).log_prob(torch.tensor([0.5, 1.0]))
+    IndependentBernoulli(torch.zeros(2), validate_args=False).log_prob(torch.tensor([0.5, 1.0]))  # unchecked
+    with pytest.raises(ValueError, match="at least one dim"):
+        IndependentBernoulli(torch.tensor(0.0))
