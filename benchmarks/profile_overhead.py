@@ -1,6 +1,7 @@
 """Where the Pyro path's extra time goes, and what removing each cost would save.
 
-Two measurements for one configuration (default: BiHM, 784-200-200, B = 100, K = 10):
+Two measurements for one configuration (default: BiHM, 784-200-200, B = 100, K = 10;
+``--objective dvae_pp`` profiles DVAE++, with patches of its own, :func:`patches_for`):
 
 1. **Attribution** (``cProfile``): the internal time of every function of one Pyro
    step and one plain step, summed into categories (:data:`CATEGORIES`: tensor
@@ -14,6 +15,10 @@ Two measurements for one configuration (default: BiHM, 784-200-200, B = 100, K =
    gradient as the plain path. The patches say what a change in ``pyro_dgm`` would
    buy; they do not change ``pyro_dgm``.
 
+With ``--op-sites`` it measures instead (:func:`op_time_by_call_site`) the kernel time
+of each path by the library line that issued it, backward kernels included: the
+direct way to find a cost that grows with the tensor sizes.
+
 Run from the repository root::
 
     python -m benchmarks.profile_overhead --objective bihm --batch-size 100 --particles 10
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import pstats
 import statistics
 import sys
@@ -31,15 +37,20 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
+import pyro_dgm.infer.dvae_pp as dvae_pp
 import pyro_dgm.infer.importance as importance
 from benchmarks.speed import check_same_gradient, publish
 from benchmarks.speed_cases import OBJECTIVES, Config, StepPair, step_pair
+from pyro_dgm.distributions.rbm import RBM
+from pyro_dgm.infer.smoothed_latents import SmoothedPrior
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer, FactorialBernoulli
 
 PROFILED_STEPS = 50
@@ -55,18 +66,34 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("validation (constraints, shape/NaN/guide checks)", (
         "_is_all_true", "constraints.py", "_validate_sample", "check_site_shape",
         "check_model_guide_match", "warn_if_nan", "pyro_dgm/infer/validation.py", "_check_finite",
-        "check_latent_value", "check_data", "_refs/__init__.py",
+        "check_latent_value", "check_data", "_refs/__init__.py", "_check_binary", "_check_block",
+        "_checked", "_validate_rho",
     )),
     ("autograd backward (kernels)", ("run_backward",)),
     ("tensor kernels (forward)", ("<built-in method torch", "<method '", "torch._C")),
     ("pyro poutine (messengers, traces)", ("pyro/poutine/",)),
     ("distribution objects (torch/pyro Python)", ("torch/distributions/", "pyro/distributions/")),
+    ("pyro_dgm distributions (smoothers, RBM, Gibbs)", ("pyro_dgm/distributions/",)),
     ("pyro ELBO / importance trace", ("pyro/infer/",)),
-    ("pyro_dgm objective (importance.py, bihm/rws/vimco)", ("pyro_dgm/infer/",)),
+    ("pyro_dgm objective code (pyro_dgm/infer/)", ("pyro_dgm/infer/",)),
     ("pyro.module / param store", ("pyro/params/", "pyro/primitives.py", "register_module")),
     ("model & guide code, nn.Module calls", ("pyro_dgm/models/", "pyro_dgm/nn/", "torch/nn/", "benchmarks/")),
 )
 OTHER = "other Python (contextlib, functools, builtins)"
+
+OP_PROFILED_STEPS = 3
+"""Steps under ``torch.profiler`` per path for :func:`op_time_by_call_site` (after two warm-up steps)."""
+
+CALL_SITE_FRAMES = (
+    "pyro_dgm/", "site-packages/pyro/", "torch/distributions/", "torch/nn/functional", "benchmarks/plain_",
+)
+"""Substrings of the Python frames an op is attributed to: the innermost frame holding one is its call site."""
+
+REPOSITORY_ROOT = f"{Path(__file__).resolve().parents[1]}/"
+"""Stripped from call sites, which then read ``pyro_dgm/...`` or ``benchmarks/...``."""
+
+STACK_DEPTH = 12
+"""Python frames kept per op; enough to reach a library frame from any kernel of a step."""
 
 
 def categorise(stats: pstats.Stats, num_steps: int) -> dict[str, float]:
@@ -90,6 +117,45 @@ def profile_step(step: Callable[[], None], num_steps: int = PROFILED_STEPS) -> p
         step()
     profiler.disable()
     return pstats.Stats(profiler)
+
+
+def _short_frame(frame: str) -> str:
+    """A profiler frame ``/path/to/file.py(line): function`` relative to site-packages or this repository."""
+    return frame.split("site-packages/")[-1].replace(REPOSITORY_ROOT, "")
+
+
+def op_time_by_call_site(step: Callable[[], None], num_steps: int = OP_PROFILED_STEPS) -> dict[str, float]:
+    """Milliseconds per step of ATen self time, by the innermost library frame that issued the op.
+
+    ``torch.profiler`` with Python stacks; a kernel of the backward pass is listed under the
+    frame of the forward call that recorded it (e.g. the zero-filled gradient of an
+    indexed, expanded tensor under the indexing line). Self times: nested ops are not
+    counted twice. Kernels with no library frame are reported as ``"(no library frame)"``.
+    """
+    for _ in range(2):  # warm-up
+        step()
+    verbose = torch._C._profiler._ExperimentalConfig(verbose=True)  # keeps Python frames of every op
+    with profile(activities=[ProfilerActivity.CPU], with_stack=True, experimental_config=verbose) as profiler:
+        for _ in range(num_steps):
+            step()
+    totals: dict[str, float] = defaultdict(float)
+    for event in profiler.key_averages(group_by_stack_n=STACK_DEPTH):
+        if not event.key.startswith("aten::"):
+            continue
+        frames = [frame for frame in event.stack if any(needle in frame for needle in CALL_SITE_FRAMES)]
+        site = _short_frame(frames[0]) if frames else "(no library frame)"
+        totals[site] += 1e-3 * event.self_cpu_time_total / num_steps
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def op_sites_markdown(report: dict, num_rows: int) -> str:
+    """The ``num_rows`` costliest call sites of each path, and each path's total."""
+    lines = []
+    for path, sites in report["op_ms_per_step_by_call_site"].items():
+        lines += [f"| {path}: call site (ATen self time) | ms/step |", "|---|---:|"]
+        lines += [f"| `{site}` | {ms:.2f} |" for site, ms in list(sites.items())[:num_rows]]
+        lines += [f"| **total** | {sum(sites.values()):.2f} |", ""]
+    return "\n".join(lines).rstrip()
 
 
 # ---- benchmark-only patches: each removes one overhead of the Pyro path -------------
@@ -178,6 +244,51 @@ PATCHES: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "Bernoulli summed before negation": bernoulli_summed_before_negation,
     "all of the above": all_patches,
 }
+"""The patches of the SBN objectives."""
+
+
+def _rbm_before_expansion(prior: SmoothedPrior) -> RBM:
+    """``_shared_rbm`` on the RBM the model built, before the plates expanded it to (K, B).
+
+    The library's version indexes the expanded parameters (autograd then builds a
+    (K, B, n1, n2) zero gradient for the weight and sums it) and checks with
+    ``torch.equal`` that every batch element is equal, O(K B n1 n2) each. Covers the
+    benchmarked case only (no ``log_partition`` supplied).
+    """
+    rbm = prior.prior
+    parent = rbm if rbm._unexpanded is None else rbm._unexpanded
+    return RBM(parent.bias1, parent.bias2, parent.weight)
+
+
+def rbm_taken_before_expansion() -> contextlib.AbstractContextManager:
+    """DVAE++: the KL reads the RBM's parameters unexpanded (:func:`_rbm_before_expansion`)."""
+    return mock.patch.object(dvae_pp, "_shared_rbm", _rbm_before_expansion)
+
+
+@contextlib.contextmanager
+def all_dvae_pp_patches() -> Iterator[None]:
+    """Every DVAE++ patch at once."""
+    with validation_disabled(), rbm_taken_before_expansion(), bernoulli_summed_before_negation():
+        yield
+
+
+DVAE_PP_PATCHES: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
+    "validation off": validation_disabled,
+    "RBM parameters taken before the plate expansion": rbm_taken_before_expansion,
+    "Bernoulli decoder summed before negation": bernoulli_summed_before_negation,
+    "all of the above": all_dvae_pp_patches,
+}
+"""The patches of DVAE++ (the guide check and the SBN layers' validation are not on its path)."""
+
+
+def patches_for(objective: str) -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
+    """The benchmark-only patches that apply to ``objective``'s Pyro path."""
+    if objective == "dvae_pp":
+        return DVAE_PP_PATCHES
+    if objective == "iwae":
+        return {"validation off": validation_disabled}  # the other patches touch the SBN only
+    return PATCHES
+
 
 def _time(step: Callable[[], None]) -> float:
     """Seconds per step over a block of :data:`STEPS_PER_BLOCK` steps."""
@@ -215,14 +326,11 @@ def patched_saving(pair: StepPair, patch: Callable[[], contextlib.AbstractContex
     }
 
 
-def check_patched_gradient(pair: StepPair, name: str) -> float:
+def check_patched_gradient(
+    pair: StepPair, patch: Callable[[], contextlib.AbstractContextManager]
+) -> float:
     """The patched Pyro step still computes the plain path's gradient."""
-    patch = PATCHES[name]
-    patched = StepPair(
-        pyro_step=lambda: _run_patched(pair.pyro_step, patch),
-        plain_step=pair.plain_step,
-        parameters=pair.parameters,
-    )
+    patched = dataclasses.replace(pair, pyro_step=lambda: _run_patched(pair.pyro_step, patch))
     return check_same_gradient(patched)
 
 
@@ -241,15 +349,28 @@ def run(config: Config, num_threads: int) -> dict:
         "plain": categorise(profile_step(pair.plain_step), PROFILED_STEPS),
     }
     savings = {}
-    for name, patch in PATCHES.items():
-        if config.objective == "iwae" and name != "validation off":
-            continue  # the other patches touch the SBN only
-        check_patched_gradient(pair, name)
+    for name, patch in patches_for(config.objective).items():
+        check_patched_gradient(pair, patch)
         savings[name] = patched_saving(pair, patch)
         print(f"{name:>22}: saves {savings[name]['saving_ms']:.2f} ms of "
               f"{savings[name]['baseline_ms']:.2f} ms", file=sys.stderr)
     return {"config": config.__dict__, "threads": num_threads, "attribution_ms_per_step": attribution,
             "savings": savings}
+
+
+def run_op_sites(config: Config, num_threads: int) -> dict:
+    """Kernel time by call site of both paths of one configuration (gradient checked first)."""
+    torch.set_num_threads(num_threads)
+    pair = step_pair(config)
+    check_same_gradient(pair)
+    return {
+        "config": config.__dict__,
+        "threads": num_threads,
+        "op_ms_per_step_by_call_site": {
+            "pyro": op_time_by_call_site(pair.pyro_step),
+            "plain": op_time_by_call_site(pair.plain_step),
+        },
+    }
 
 
 def markdown(report: dict) -> str:
@@ -276,9 +397,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None, help="JSON path (Markdown next to it)")
+    parser.add_argument("--op-sites", type=int, default=0, metavar="ROWS",
+                        help="only the kernel time by call site (torch.profiler), ROWS rows per path")
     args = parser.parse_args(argv)
     depth = 1 if args.objective == "iwae" else args.depth
-    report = run(Config(args.objective, args.particles, args.batch_size, depth), args.threads)
+    config = Config(args.objective, args.particles, args.batch_size, depth)
+    if args.op_sites:
+        report = run_op_sites(config, args.threads)
+        publish(report, op_sites_markdown(report, args.op_sites), args.output)
+        return report
+    report = run(config, args.threads)
     table = markdown(report)
     publish(report, table, args.output)
     return report

@@ -1,10 +1,11 @@
 """Training-step time and peak memory of pyro_dgm's objectives against plain PyTorch.
 
 For every configuration of :mod:`benchmarks.speed_cases` (objective, K particles,
-batch size B, SBN depth) this script
+batch size B, depth: SBN layers or DVAE++ guide groups) this script
 
 1. checks that the Pyro path and the plain path compute the *same gradient*: equal
-   seeds, one step each, every parameter's gradient equal to float32 rounding
+   seeds (and, for DVAE++, equal persistent-chain states), one step each, every
+   parameter's gradient equal to float32 rounding
    (:func:`check_same_gradient` raises otherwise — a ratio of two different
    computations would mean nothing);
 2. times the two training steps in the same process and thread count, excluding
@@ -59,7 +60,7 @@ TIMING_SEED = 1
 """Seed set once before timing a configuration."""
 
 HEADLINE = dict(num_particles=10, batch_size=100, depth=2)
-"""The issue's reference point: 784-200-200 SBN, B = 100, K = 10."""
+"""The issue's reference point: 784-200-200 SBN, B = 100, K = 10 (DVAE++: two guide groups)."""
 
 LARGE_K = 1000
 LARGE_K_BATCH_SIZE = 10
@@ -112,7 +113,7 @@ class Result:
 
 
 def configurations(budget: Budget, objectives: tuple[str, ...]) -> list[Config]:
-    """The headline, then one-factor sweeps around it: K, B and (SBN only) depth."""
+    """The headline, then one-factor sweeps around it: K, B and depth (not for IWAE)."""
     configs: list[Config] = []
     for objective in objectives:
         depth = 1 if objective == "iwae" else HEADLINE["depth"]
@@ -137,14 +138,18 @@ def _gradients(parameters: list[torch.nn.Parameter]) -> list[torch.Tensor]:
 def check_same_gradient(pair: StepPair, tolerance: float = GRADIENT_RELATIVE_TOLERANCE) -> float:
     """Run both steps from the same seed; raise ``AssertionError`` unless the gradients agree.
 
+    Each run starts from the same persistent state (``pair.restore_state``: DVAE++'s
+    Gibbs chains) and the plain path runs ``pair.plain_check_step`` when it has one.
     Returns the largest relative difference (see :attr:`Result.max_gradient_difference`).
     """
     pair.pyro_step()  # the first call guesses max_plate_nesting, drawing extra samples
+    pair.restore_state()
     pyro.set_rng_seed(CHECK_SEED)
     pair.pyro_step()
     pyro_grads = _gradients(pair.parameters)
+    pair.restore_state()
     pyro.set_rng_seed(CHECK_SEED)
-    pair.plain_step()
+    (pair.plain_check_step or pair.plain_step)()
     plain_grads = _gradients(pair.parameters)
     worst = 0.0
     for index, (from_pyro, from_plain) in enumerate(zip(pyro_grads, plain_grads)):
@@ -299,6 +304,9 @@ def run(budget_name: str, objectives: tuple[str, ...], num_threads: int, validat
         "budget_settings": asdict(budget),
         "machine": machine_at_start,
         "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        # torch.compile switches torch's default distribution validation off for the process,
+        # while Pyro's flag (machine["pyro_validation"]) still reads True
+        "torch_distribution_validation_at_end": bool(torch.distributions.Distribution._validate_args),
         "method": {
             "step": "grads set to None + objective.loss_and_grads (Pyro) / surrogate.backward() (plain); no optimiser step",
             "time": "median over repeats of per-step time; blocks interleaved pyro/plain with alternating order",

@@ -7,7 +7,8 @@ Measured in one run, so every number shares the machine's state at that moment:
 * the flops per outer sample of the fast path
   (:func:`~pyro_dgm.infer.sbn_partition.multiply_adds_per_outer_sample`), hence the
   floor on time per sample and the ceiling on samples/s;
-* samples/s of the fast path (:func:`estimate_sbn_log_partition_squared`), of a
+* samples/s of the fast path (:func:`estimate_sbn_log_partition_squared`), of the
+  same path with its fused element-wise kernels run eagerly (not compiled), of a
   naive plain-torch per-layer loop (no buffer reuse, no shared first layer), and
   of the generic Pyro path (:func:`estimate_log_partition_squared`) on a smaller
   budget; the fast path's fraction of the ceiling;
@@ -33,6 +34,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from pyro_dgm import compilation
 from pyro_dgm.infer.partition import estimate_log_partition_squared
 from pyro_dgm.infer.sbn_partition import (
     DEFAULT_CHUNK_SIZE,
@@ -151,6 +153,16 @@ def main() -> None:
     print(
         f"fast path (chunk {args.chunk_size}): best {best:,.0f} samples/s, median {median:,.0f}; "
         f"fraction of ceiling: best {best / ceiling:.2f}, median {median / ceiling:.2f}"
+    )
+
+    compilation.set_compilation(False)
+    try:
+        eager_best, eager_median = rates(timings(fast, args.repeats), args.num_samples)
+    finally:
+        compilation.set_compilation(True)
+    print(
+        f"fast path with the fused kernels run eagerly (PYRO_DGM_COMPILE=0): best {eager_best:,.0f} "
+        f"samples/s, median {eager_median:,.0f}; fraction of ceiling: best {eager_best / ceiling:.2f}"
     )
 
     naive_samples = args.chunk_size

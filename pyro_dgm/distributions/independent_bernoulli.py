@@ -18,6 +18,9 @@ on the SBN objectives that is 6-14 % of a training step (``benchmarks/profile_ov
 Validation follows torch and Pyro (``validate_args``, by default Pyro's global
 switch :func:`pyro.enable_validation`): NaN logits are refused when the
 distribution is built and values outside :math:`\{0, 1\}^n` when they are scored.
+Both checks are written to be cheap (:func:`has_nan`: one sum; :func:`is_binary`:
+three light passes) instead of torch's compare-and-reduce passes, which on the SBN
+objectives cost a fifth of a training step.
 """
 
 from __future__ import annotations
@@ -27,6 +30,30 @@ import torch.nn.functional as F
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+
+def has_nan(values: torch.Tensor) -> bool:
+    """Whether ``values`` holds a NaN: one sum (a NaN makes it NaN), then an exact look if it is.
+
+    Ten times cheaper than ``isnan(values).any()`` in the usual NaN-free case; the exact
+    look also clears sums made NaN by ``inf - inf`` alone.
+    """
+    values = values.detach()
+    return bool(torch.isnan(values.sum())) and bool(torch.isnan(values).any())
+
+
+def is_binary(values: torch.Tensor) -> bool:
+    r"""Whether every entry of ``values`` is 0 or 1: :math:`0 \le v \le 1` and :math:`\sum v (1 - v) = 0`.
+
+    Within :math:`[0, 1]` every term :math:`v(1 - v)` is non-negative and zero exactly
+    at 0 and 1, so the sum (of non-negative terms, no cancellation) is zero exactly
+    when the values are binary. Three passes (min/max, :math:`1 - v`, dot) instead of
+    torch's compare-compare-or-reduce-reduce; NaNs fail the range test.
+    """
+    flat = values.detach().reshape(-1)
+    if flat.numel() == 0:
+        return True
+    low, high = torch.aminmax(flat)
+    return bool(low >= 0) and bool(high <= 1) and not bool(torch.dot(flat, 1 - flat))
 
 
 class IndependentBernoulli(TorchDistribution):
@@ -51,7 +78,10 @@ class IndependentBernoulli(TorchDistribution):
         if logits.dim() < 1:
             raise ValueError(f"logits need at least one dim (the units), got shape {tuple(logits.shape)}")
         self.logits = logits
-        super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=validate_args)
+        super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=False)  # checked below, once
+        self._validate_args = type(self)._validate_args if validate_args is None else validate_args
+        if self._validate_args and has_nan(logits):
+            raise ValueError(f"IndependentBernoulli got NaN logits (shape {tuple(logits.shape)})")
 
     def expand(self, batch_shape: torch.Size, _instance: IndependentBernoulli | None = None) -> IndependentBernoulli:
         new = self._get_checked_instance(IndependentBernoulli, _instance)
@@ -82,6 +112,24 @@ class IndependentBernoulli(TorchDistribution):
         shape = self._extended_shape(sample_shape)
         with torch.no_grad():
             return torch.bernoulli(self.probs.expand(shape))
+
+    def _validate_sample(self, value: torch.Tensor) -> None:
+        """Torch's shape checks, then one pass for the support."""
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"the value must be a tensor, got {type(value).__name__}")
+        if value.shape[-1:] != self.event_shape:
+            raise ValueError(
+                f"the value's last dim must be the {self.event_shape[0]} units, got shape {tuple(value.shape)}"
+            )
+        try:
+            torch.broadcast_shapes(value.shape, self.batch_shape + self.event_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"a value of shape {tuple(value.shape)} does not broadcast with the distribution's "
+                f"{tuple(self.batch_shape + self.event_shape)}"
+            ) from None
+        if not is_binary(value):
+            raise ValueError(f"the value is not in the support {self.support}: entries must be 0 or 1")
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         r""":math:`-\sum_i \operatorname{BCE}(a_i, y_i)`, summed before the negation; broadcasts."""

@@ -463,14 +463,17 @@ class RBM(TorchDistribution):
         new.bias2 = self.bias2.expand(batch_shape + self.bias2.shape[-1:])
         new.weight = self.weight.expand(batch_shape + self.weight.shape[-2:])
         new.log_partition_supplied = self.log_partition_supplied
-        new._unexpanded = None
+        new._unexpanded = self.unexpanded  # Pyro's plates expand to (particles, data): log Z once
         if "log_partition" in self.__dict__:  # supplied, or already computed
             new.log_partition = self.log_partition.expand(batch_shape)
-        else:  # Pyro's plates expand to (particles, data): enumerate the parent's states once
-            new._unexpanded = self if self._unexpanded is None else self._unexpanded
         super(RBM, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @property
+    def unexpanded(self) -> RBM:
+        """The RBM that :meth:`expand` broadcast this one from (itself if none): same parameters, no copies."""
+        return self if self._unexpanded is None else self._unexpanded
 
     # ----- energies and conditionals ---------------------------------------------------
 

@@ -44,8 +44,14 @@ def _without(trace: Trace, names: set[str]) -> Trace:
 
 
 def _shared_rbm(prior: SmoothedPrior) -> RBM:
-    """The RBM of a prior site without the batch dims that plates broadcast it to."""
-    rbm = prior.prior
+    """The RBM of a prior site without the batch dims that plates broadcast it to.
+
+    Plates broadcast the model's RBM by :meth:`RBM.expand`, which remembers the
+    original: that one is used as it is (indexing the expanded parameters instead
+    would make autograd build and sum a zero gradient of the full particles x data x
+    n1 x n2 shape). An RBM built with batched parameters is checked to be shared.
+    """
+    rbm = prior.prior.unexpanded
     if not rbm.batch_shape:
         return rbm
     first = (0,) * len(rbm.batch_shape)

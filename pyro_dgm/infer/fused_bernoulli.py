@@ -22,68 +22,16 @@ enters. The matrix products stay outside
 (BLAS), written without the bias so the bias add is part of the kernel's pass.
 
 The kernels are compiled on first use with symbolic shapes (one compilation serves
-every layer width and row count). If compilation is unavailable (no C++ compiler,
-an unsupported platform) or switched off (:func:`set_compilation`, or the
-environment variable ``PYRO_DGM_COMPILE=0``), the same functions run eagerly:
-identical results, only slower.
+every layer width and row count), or run eagerly where compilation is unavailable
+or switched off (:mod:`pyro_dgm.compilation`).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import warnings
-from collections.abc import Callable
-from typing import TypeVar
-
 import torch
 
+from pyro_dgm.compilation import fused
 from pyro_dgm.infer.random_bits import uniforms_from_bits
-
-COMPILE_ENVIRONMENT_VARIABLE = "PYRO_DGM_COMPILE"
-"""Set to ``0`` to run the kernels eagerly (e.g. where no C++ compiler exists)."""
-
-_compilation_enabled = os.environ.get(COMPILE_ENVIRONMENT_VARIABLE, "1") != "0"
-
-Kernel = TypeVar("Kernel", bound=Callable[..., object])
-
-
-def set_compilation(enabled: bool) -> None:
-    """Compile the kernels (``True``, the default) or run them eagerly (``False``)."""
-    global _compilation_enabled
-    _compilation_enabled = bool(enabled)
-
-
-def compilation_enabled() -> bool:
-    """Whether the kernels are compiled (see :func:`set_compilation`)."""
-    return _compilation_enabled
-
-
-def fused(kernel: Kernel) -> Kernel:
-    """Run ``kernel`` compiled with symbolic shapes, falling back to eager once compilation fails."""
-    state: dict[str, Callable[..., object] | None] = {"compiled": None}
-
-    @functools.wraps(kernel)
-    def run(*args: torch.Tensor) -> object:
-        if not _compilation_enabled:
-            return kernel(*args)
-        try:
-            if state["compiled"] is None:
-                state["compiled"] = torch.compile(kernel, dynamic=True, fullgraph=True)
-            return state["compiled"](*args)
-        except Exception as error:  # noqa: BLE001 - any compiler failure means: run eagerly
-            result = kernel(*args)  # bad arguments raise here too: then compilation stays on
-            warnings.warn(
-                f"torch.compile failed for {kernel.__name__} ({type(error).__name__}: {error}); "
-                f"running the eager version (set {COMPILE_ENVIRONMENT_VARIABLE}=0 to skip compiling)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            set_compilation(False)
-            return result
-
-    run.eager = kernel  # type: ignore[attr-defined]
-    return run  # type: ignore[return-value]
 
 
 def _sample(logits: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

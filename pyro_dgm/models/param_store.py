@@ -15,6 +15,12 @@ def register_module(name: str, module: nn.Module) -> None:
     (the optimiser would update the first module's tensors). We raise instead.
     """
     store = pyro.get_param_store()
+    first = next(module.named_parameters(), None)
+    if first is not None:
+        first_name = param_with_module_name(name, first[0])
+        if first_name in store and store[first_name] is first[1]:
+            pyro.module(name, module)  # registered before as itself (every training step): no clash
+            return
     for param_name, parameter in module.named_parameters():
         full_name = param_with_module_name(name, param_name)
         if full_name in store and store[full_name] is not parameter:

@@ -87,3 +87,40 @@ def test_validation_refuses_nan_logits_and_non_binary_values():
     IndependentBernoulli(torch.zeros(2), validate_args=False).log_prob(torch.tensor([0.5, 1.0]))  # unchecked
     with pytest.raises(ValueError, match="at least one dim"):
         IndependentBernoulli(torch.tensor(0.0))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_validation_follows_pyros_switch_by_default(enabled):
+    was_enabled = pyro.infer.util.is_validation_enabled()
+    pyro.enable_validation(enabled)
+    try:
+        distribution = IndependentBernoulli(torch.zeros(2))
+        assert distribution._validate_args is enabled
+        assert distribution.expand(torch.Size([3]))._validate_args is enabled
+        if enabled:
+            with pytest.raises(ValueError, match="NaN"):
+                IndependentBernoulli(torch.tensor([float("nan"), 0.0]))
+            with pytest.raises(ValueError, match="last dim"):
+                distribution.log_prob(torch.zeros(3))
+            with pytest.raises(ValueError, match="does not broadcast"):
+                IndependentBernoulli(torch.zeros(4, 2)).log_prob(torch.zeros(3, 2))
+    finally:
+        pyro.enable_validation(was_enabled)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cheap_checks_agree_with_the_direct_ones(dtype):
+    from pyro_dgm.distributions.independent_bernoulli import has_nan, is_binary
+
+    binary = torch.bernoulli(torch.full((50, 40), 0.3, dtype=dtype))
+    assert is_binary(binary) and is_binary(torch.zeros(0, dtype=dtype))
+    for bad in (0.5, 2.0, -1.0, 1e-40, 1 - 1e-7, float("nan"), float("inf")):
+        corrupted = binary.clone()
+        corrupted[7, 3] = bad
+        assert not is_binary(corrupted), bad
+    values = torch.randn(50, 40, dtype=dtype)
+    assert not has_nan(values)
+    values[0, 0], values[0, 1] = float("inf"), -float("inf")  # the sum is NaN, the values are not
+    assert not has_nan(values)
+    values[3, 3] = float("nan")
+    assert has_nan(values)

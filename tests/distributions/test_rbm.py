@@ -346,3 +346,12 @@ def test_cuda_log_partition_and_sample():
     _, neg_energy = brute_force_neg_energy(bias1.cpu(), bias2.cpu(), weight.cpu())
     torch.testing.assert_close(rbm.log_partition.cpu(), torch.logsumexp(neg_energy, 0))
     assert rbm.sample((3,)).device == bias1.device
+
+
+def test_expand_remembers_the_unexpanded_rbm():
+    """Plates expand twice (data, particles); the original stays reachable, uncopied."""
+    rbm = RBM(torch.zeros(3), torch.zeros(2), torch.zeros(3, 2))
+    expanded = rbm.expand((4,)).expand((5, 4))
+    assert rbm.unexpanded is rbm
+    assert expanded.unexpanded is rbm
+    assert expanded.batch_shape == (5, 4)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli
 
+from pyro_dgm import compilation
 from pyro_dgm.infer import fused_bernoulli
 from pyro_dgm.infer.random_bits import uniforms_from_bits
 
@@ -26,11 +27,13 @@ RELATIVE_TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-13}
 
 
 @pytest.fixture(params=[True, False], ids=["compiled", "eager"])
-def compiled(request):
-    previous = fused_bernoulli.compilation_enabled()
-    fused_bernoulli.set_compilation(request.param)
+def compiled(request, monkeypatch):
+    """Compile even these small operands (or run eagerly)."""
+    monkeypatch.setattr(compilation, "MIN_COMPILED_ELEMENTS", 0)
+    previous = compilation.compilation_enabled()
+    compilation.set_compilation(request.param)
     yield request.param
-    fused_bernoulli.set_compilation(previous)
+    compilation.set_compilation(previous)
 
 
 def operands(dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -95,19 +98,29 @@ def test_draws_have_the_layer_probabilities():
     assert ((out.mean(0) - probs).abs() < 4 * standard_error).all()
 
 
-def test_a_compiler_failure_falls_back_to_eager(monkeypatch):
+def test_a_compiler_failure_falls_back_to_eager_for_that_kernel_only(monkeypatch):
+    attempts = []
+
     def failing_compile(*args, **kwargs):
+        attempts.append(1)
         raise RuntimeError("no C++ compiler")
 
-    kernel = fused_bernoulli.fused(fused_bernoulli.dot.eager)
-    previous = fused_bernoulli.compilation_enabled()
+    kernel = compilation.fused(fused_bernoulli.dot.eager)
+    monkeypatch.setattr(compilation, "MIN_COMPILED_ELEMENTS", 0)
     monkeypatch.setattr(torch, "compile", failing_compile)
-    try:
-        fused_bernoulli.set_compilation(True)
-        products, bias, words = operands(torch.float64)
-        with pytest.warns(RuntimeWarning, match="running the eager version"):
-            result = kernel(products, bias, (words > 0).double())
-        torch.testing.assert_close(result, fused_bernoulli.dot.eager(products, bias, (words > 0).double()))
-        assert not fused_bernoulli.compilation_enabled()
-    finally:
-        fused_bernoulli.set_compilation(previous)
+    products, bias, words = operands(torch.float64)
+    value = (words > 0).double()
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        result = kernel(products, bias, value)
+    torch.testing.assert_close(result, fused_bernoulli.dot.eager(products, bias, value))
+    kernel(products, bias, value)  # eager now: no second attempt, no second warning
+    assert len(attempts) == 1
+    assert compilation.compilation_enabled()
+
+
+def test_bad_arguments_raise_and_do_not_switch_compilation_off(monkeypatch):
+    monkeypatch.setattr(compilation, "MIN_COMPILED_ELEMENTS", 0)
+    products, bias, _ = operands(torch.float64)
+    with pytest.raises(RuntimeError):
+        fused_bernoulli.dot(products, bias, torch.zeros(2, 3, dtype=torch.float64))
+    assert compilation.compilation_enabled()

@@ -60,3 +60,19 @@ def test_uniforms_are_uniform_and_bits_unbiased():
 def test_rejects_negative_counts():
     with RandomBits("cpu", torch.Generator().manual_seed(0)) as source, pytest.raises(ValueError, match="count"):
         source.draw([3, -1])
+
+
+def test_the_torch_path_used_off_the_cpu_is_reproducible_and_full_range():
+    """Off the CPU the words come from torch.randint; exercised here by switching the threads off."""
+
+    def torch_words(seed: int) -> list[torch.Tensor]:
+        source = RandomBits("cpu", torch.Generator().manual_seed(seed))
+        source.close()
+        source._threads = None  # what a CUDA device gets
+        return source.draw([3000, 5])
+
+    first, again = torch_words(0), torch_words(0)
+    assert [piece.numel() for piece in first] == [3000, 5]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert first[0].dtype == torch.int32
+    assert first[0].min() < -(2**30) and first[0].max() > 2**30  # both signs, i.e. the top bit is random
