@@ -37,20 +37,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from unittest import mock
 
 import pyro
-import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-import pyro_dgm.infer.dvae_pp as dvae_pp
 import pyro_dgm.infer.importance as importance
 from benchmarks.speed import check_same_gradient, publish
 from benchmarks.speed_cases import OBJECTIVES, Config, StepPair, step_pair
-from pyro_dgm.distributions.rbm import RBM
-from pyro_dgm.infer.smoothed_latents import SmoothedPrior
+from pyro_dgm.distributions.independent_bernoulli import IndependentBernoulli
 from pyro_dgm.nn.bernoulli_layer import BernoulliLayer, FactorialBernoulli
 
 PROFILED_STEPS = 50
@@ -185,45 +180,11 @@ def guide_check_skipped() -> Iterator[None]:
 
 @contextlib.contextmanager
 def bernoulli_layers_unvalidated() -> Iterator[None]:
-    """SBN layers build ``Bernoulli(logits, validate_args=False)``: no NaN check of the
-    (K, B, D) logits (``value == value`` plus ``all``) nor support check of the samples;
-    every other Pyro check stays on."""
+    """SBN layers build ``IndependentBernoulli(logits, validate_args=False)``: no NaN
+    check of the logits nor {0, 1} check of the values; every other Pyro check stays on."""
     originals = BernoulliLayer.forward, FactorialBernoulli.forward
-    BernoulliLayer.forward = lambda self, context: dist.Bernoulli(
-        logits=self.logits(context), validate_args=False
-    ).to_event(1)
-    FactorialBernoulli.forward = lambda self: dist.Bernoulli(
-        logits=self.bias, validate_args=False
-    ).to_event(1)
-    try:
-        yield
-    finally:
-        BernoulliLayer.forward, FactorialBernoulli.forward = originals
-
-
-class _SummedBernoulli(dist.Independent):
-    """``Bernoulli(logits).to_event(1)`` whose log-density sums the units *before* negating.
-
-    ``torch``'s ``Bernoulli.log_prob`` returns ``-bce(logits, value)`` per unit and
-    ``Independent`` then sums: one full pass over (K, B, D) for the negation that a
-    sum-then-negate order avoids.
-    """
-
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self.base_dist._validate_sample(value)
-        logits, value = torch.broadcast_tensors(self.base_dist.logits, value)
-        return -F.binary_cross_entropy_with_logits(logits, value, reduction="none").sum(-1)
-
-
-@contextlib.contextmanager
-def bernoulli_summed_before_negation() -> Iterator[None]:
-    """SBN layers return :class:`_SummedBernoulli` (validation unchanged)."""
-    originals = BernoulliLayer.forward, FactorialBernoulli.forward
-    BernoulliLayer.forward = lambda self, context: _SummedBernoulli(
-        dist.Bernoulli(logits=self.logits(context)), 1
-    )
-    FactorialBernoulli.forward = lambda self: _SummedBernoulli(dist.Bernoulli(logits=self.bias), 1)
+    BernoulliLayer.forward = lambda self, context: IndependentBernoulli(self.logits(context), validate_args=False)
+    FactorialBernoulli.forward = lambda self: IndependentBernoulli(self.bias, validate_args=False)
     try:
         yield
     finally:
@@ -233,7 +194,7 @@ def bernoulli_summed_before_negation() -> Iterator[None]:
 @contextlib.contextmanager
 def all_patches() -> Iterator[None]:
     """Every patch above at once (validation off globally covers the layer patch)."""
-    with validation_disabled(), guide_check_skipped(), bernoulli_summed_before_negation():
+    with validation_disabled(), guide_check_skipped():
         yield
 
 
@@ -241,42 +202,14 @@ PATCHES: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "validation off": validation_disabled,
     "guide check skipped": guide_check_skipped,
     "Bernoulli layers unvalidated": bernoulli_layers_unvalidated,
-    "Bernoulli summed before negation": bernoulli_summed_before_negation,
     "all of the above": all_patches,
 }
-"""The patches of the SBN objectives."""
-
-
-def _rbm_before_expansion(prior: SmoothedPrior) -> RBM:
-    """``_shared_rbm`` on the RBM the model built, before the plates expanded it to (K, B).
-
-    The library's version indexes the expanded parameters (autograd then builds a
-    (K, B, n1, n2) zero gradient for the weight and sums it) and checks with
-    ``torch.equal`` that every batch element is equal, O(K B n1 n2) each. Covers the
-    benchmarked case only (no ``log_partition`` supplied).
-    """
-    rbm = prior.prior
-    parent = rbm if rbm._unexpanded is None else rbm._unexpanded
-    return RBM(parent.bias1, parent.bias2, parent.weight)
-
-
-def rbm_taken_before_expansion() -> contextlib.AbstractContextManager:
-    """DVAE++: the KL reads the RBM's parameters unexpanded (:func:`_rbm_before_expansion`)."""
-    return mock.patch.object(dvae_pp, "_shared_rbm", _rbm_before_expansion)
-
-
-@contextlib.contextmanager
-def all_dvae_pp_patches() -> Iterator[None]:
-    """Every DVAE++ patch at once."""
-    with validation_disabled(), rbm_taken_before_expansion(), bernoulli_summed_before_negation():
-        yield
-
+"""The patches of the SBN objectives. (Two earlier ones are now in the library and gone
+from here: the log-density summed before negating, ``IndependentBernoulli``, and the
+DVAE++ KL reading the RBM before the plates expanded it, ``RBM.unexpanded``.)"""
 
 DVAE_PP_PATCHES: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
     "validation off": validation_disabled,
-    "RBM parameters taken before the plate expansion": rbm_taken_before_expansion,
-    "Bernoulli decoder summed before negation": bernoulli_summed_before_negation,
-    "all of the above": all_dvae_pp_patches,
 }
 """The patches of DVAE++ (the guide check and the SBN layers' validation are not on its path)."""
 

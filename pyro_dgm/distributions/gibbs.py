@@ -59,9 +59,12 @@ def block_gibbs(rbm: RBM, z1: torch.Tensor, num_sweeps: int) -> tuple[torch.Tens
         ) from error
     with torch.no_grad():
         z1 = z1.to(rbm.bias1.dtype)
+        # the caller's states are checked once; the sweeps' own draws are binary by construction,
+        # so the loop draws as conditional2(z1).sample() does, without re-validating every block
+        rbm._check_block(z1, rbm.num_units1, "z1")
         for _ in range(num_sweeps):
-            z2 = rbm.conditional2(z1).sample()
-            z1 = rbm.conditional1(z2).sample()
+            z2 = rbm._draw2(z1)
+            z1 = rbm._draw1(z2)
     return z1, z2
 
 

@@ -78,6 +78,7 @@ class IndependentBernoulli(TorchDistribution):
         if logits.dim() < 1:
             raise ValueError(f"logits need at least one dim (the units), got shape {tuple(logits.shape)}")
         self.logits = logits
+        self._unexpanded_logits = logits
         super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=False)  # checked below, once
         self._validate_args = type(self)._validate_args if validate_args is None else validate_args
         if self._validate_args and has_nan(logits):
@@ -87,14 +88,15 @@ class IndependentBernoulli(TorchDistribution):
         new = self._get_checked_instance(IndependentBernoulli, _instance)
         batch_shape = torch.Size(batch_shape)
         new.logits = self.logits.expand(batch_shape + self.event_shape)
+        new._unexpanded_logits = self._unexpanded_logits
         super(IndependentBernoulli, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
     @lazy_property
     def probs(self) -> torch.Tensor:
-        r""":math:`\sigma(a)`."""
-        return torch.sigmoid(self.logits)
+        r""":math:`\sigma(a)`, computed before any :meth:`expand` (e.g. by Pyro's particle plate) and expanded."""
+        return torch.sigmoid(self._unexpanded_logits).expand(self.logits.shape)
 
     @property
     def mean(self) -> torch.Tensor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+import torch.nn.functional as F
 
 from pyro_dgm.distributions.smoothing import TemperedSmoothingTransformation, log1mexp, log_positive_quadratic_root
 
@@ -127,6 +128,13 @@ class OverlappingExponential(TemperedSmoothingTransformation):
     def _conditional_log_densities(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return decaying_exponential_log_density(zeta, self.beta), rising_exponential_log_density(zeta, self.beta)
 
+    def _log_density_ratio(self, zeta: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log r(\zeta \mid 1) - \log r(\zeta \mid 0) = \beta(2\zeta - 1)`, the posterior logit's shift.
+
+        :math:`\log\beta` and :math:`\log Z_\beta` cancel, so neither is computed (DVAE++ Sec. 5).
+        """
+        return self.beta * (2 * zeta - 1)
+
     def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return decaying_exponential_cdf(zeta, self.beta), rising_exponential_cdf(zeta, self.beta)
 
@@ -134,9 +142,11 @@ class OverlappingExponential(TemperedSmoothingTransformation):
         return decaying_exponential_icdf(rho, self.beta), rising_exponential_icdf(rho, self.beta)
 
     def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
-        beta = self.beta
-        log_a = self._log_prob_zero  # a = 1 - q
-        log_c = self._log_prob_one - beta  # c = q e^{-beta}
-        b = -self._prob_zero_minus(rho) + torch.exp(-beta) * (self._prob_one - rho)
+        # the parameters as given: terms of them alone are not evaluated per batch element
+        logits, beta = self._unbroadcast_parameter("logits"), self._unbroadcast_parameter("beta")
+        log_a = F.logsigmoid(-logits)  # a = 1 - q
+        log_c = F.logsigmoid(logits) - beta  # c = q e^{-beta}
+        b = -self._prob_zero_minus(rho, logits) + torch.exp(-beta) * (torch.sigmoid(logits) - rho)
         log_x = log_positive_quadratic_root(log_a, b, log_c)  # x = e^{-beta zeta}, DVAE++ Eq. 3
-        return (-log_x / beta).clamp(0, 1)  # clamp: rounding only
+        zeta = (-log_x / beta).clamp(0, 1)  # clamp: rounding only
+        return zeta.expand(torch.broadcast_shapes(zeta.shape, self.batch_shape))

@@ -43,6 +43,7 @@ from torch.distributions.utils import lazy_property
 
 from pyro_dgm.distributions.binary_states import all_binary_configurations
 from pyro_dgm.distributions.gibbs import block_gibbs
+from pyro_dgm.distributions.independent_bernoulli import is_binary
 
 MAX_ENUMERATED_UNITS = 20
 """Largest smaller block that :class:`RBM` enumerates for its exact log partition function.
@@ -72,7 +73,8 @@ training use :class:`~pyro_dgm.distributions.gibbs.PersistentChains`.
 
 
 def _check_binary(value: torch.Tensor, name: str) -> None:
-    if not torch.all((value == 0) | (value == 1)):
+    binary = is_binary(value) if value.is_floating_point() else bool(torch.all((value == 0) | (value == 1)))
+    if not binary:
         raise ValueError(f"{name} must hold only the binary values 0 and 1")
 
 
@@ -484,6 +486,14 @@ class RBM(TorchDistribution):
     def _field1(self, z2: torch.Tensor) -> torch.Tensor:
         """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`."""
         return self.bias1 + torch.matmul(self.weight, z2.unsqueeze(-1)).squeeze(-1)
+
+    def _draw2(self, z1: torch.Tensor) -> torch.Tensor:
+        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks: ``conditional2(z1).sample()``."""
+        return torch.bernoulli(torch.sigmoid(self._field2(z1)))
+
+    def _draw1(self, z2: torch.Tensor) -> torch.Tensor:
+        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks: ``conditional1(z2).sample()``."""
+        return torch.bernoulli(torch.sigmoid(self._field1(z2)))
 
     def _check_block(self, value: torch.Tensor, size: int, name: str) -> None:
         _check_last_dim(value, size, name)

@@ -40,6 +40,7 @@ __all__ = [
     "SmoothingTransformation",
     "SpikeSmoothingTransformation",
     "TemperedSmoothingTransformation",
+    "distinct_elements",
     "log1mexp",
     "log_positive_quadratic_root",
     "positive_finite",
@@ -52,6 +53,15 @@ LOG_TWO = math.log(2.0)
 LOG1MEXP_SWITCH = LOG_TWO
 
 
+def distinct_elements(value: torch.Tensor) -> torch.Tensor:
+    """A view of ``value`` with every broadcast (stride-0) dimension cut to size 1.
+
+    It holds each distinct element of an expanded tensor once, and broadcasts back to
+    ``value.shape``: an elementwise check on it costs one evaluation per distinct element.
+    """
+    return value[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in value.stride())]
+
+
 class _PositiveFinite(constraints.Constraint):
     """Strictly positive and finite: an inverse temperature; use ``BinaryLimit`` for beta = inf."""
 
@@ -59,7 +69,8 @@ class _PositiveFinite(constraints.Constraint):
     event_dim = 0
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
-        return (value > 0) & torch.isfinite(value)
+        distinct = distinct_elements(value)  # beta is usually one number broadcast to the batch
+        return ((distinct > 0) & torch.isfinite(distinct)).expand(value.shape)
 
     def __repr__(self) -> str:
         return "PositiveFinite()"
@@ -148,7 +159,23 @@ class SmoothingTransformation(TorchDistribution):
         setattr(self, name, broadcast[0])
         for parameter_name, parameter_value in zip(parameters, broadcast[1:]):
             setattr(self, parameter_name, parameter_value)
+        self._unbroadcast = {
+            parameter_name: given if isinstance(given, torch.Tensor) else broadcast_value.new_tensor(given)
+            for parameter_name, given, broadcast_value in zip(
+                (name, *parameters), (value, *parameters.values()), broadcast
+            )
+        }
         super().__init__(batch_shape=broadcast[0].shape, validate_args=validate_args)
+
+    def _unbroadcast_parameter(self, name: str) -> torch.Tensor:
+        """Parameter ``name`` as given, before broadcasting to the batch shape (it broadcasts to it).
+
+        Pyro's plates expand a smoother to (particles, data, units) and ``beta`` is often
+        one number: an elementwise formula of the parameters alone costs one evaluation
+        per distinct value on this tensor, not one per batch element, and its gradient
+        reaches the parameter without a full-shape zero tensor (indexing would make one).
+        """
+        return self.__dict__.get("_unbroadcast", {}).get(name, getattr(self, name))
 
     # ----------------------------------------------------------------- parameters
     @lazy_property
@@ -177,14 +204,19 @@ class SmoothingTransformation(TorchDistribution):
     def _prob_zero(self) -> torch.Tensor:
         return torch.sigmoid(-self.logits)
 
-    def _prob_zero_minus(self, rho: torch.Tensor) -> torch.Tensor:
+    def _prob_zero_minus(self, rho: torch.Tensor, logits: Optional[torch.Tensor] = None) -> torch.Tensor:
         r"""Return :math:`(1 - q) - \rho` without rounding :math:`1 - q` to 1.
 
         When :math:`\ell < 0`, :math:`1 - q > 1/2` carries no information about a tiny
         :math:`q`; the equal form :math:`(1 - \rho) - q` keeps it (and :math:`1 - \rho` is
         exact for :math:`\rho \ge 1/2`), so e.g. :math:`\rho = 1` gives exactly :math:`-q`.
+
+        :param logits: :math:`\ell`, by default :attr:`logits`; any tensor of the same values
+            that broadcasts with it (:meth:`_unbroadcast_parameter`).
         """
-        return torch.where(self.logits < 0, (1 - rho) - self._prob_one, self._prob_zero - rho)
+        if logits is None:
+            logits = self.logits
+        return torch.where(logits < 0, (1 - rho) - torch.sigmoid(logits), torch.sigmoid(-logits) - rho)
 
     # ---------------------------------------------------- smoother-specific parts
     def _conditional_log_densities(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -210,9 +242,17 @@ class SmoothingTransformation(TorchDistribution):
     def _posterior_probs(self, zeta: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self._posterior_logits(zeta))
 
-    def _posterior_logits(self, zeta: torch.Tensor) -> torch.Tensor:
+    def _log_density_ratio(self, zeta: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log r(\zeta \mid 1) - \log r(\zeta \mid 0)` for :math:`\nu`; closed forms override it.
+
+        :meth:`log_density_ratio` stays the difference of the conditionals' log-densities
+        exactly as :meth:`conditional` computes them; this one may differ by rounding.
+        """
         log_r0, log_r1 = self._conditional_log_densities(zeta)
-        return self.logits + (log_r1 - log_r0)
+        return log_r1 - log_r0
+
+    def _posterior_logits(self, zeta: torch.Tensor) -> torch.Tensor:
+        return self.logits + self._log_density_ratio(zeta)
 
     # ------------------------------------------------------------- public methods
     def _validate_rho(self, rho: torch.Tensor) -> None:
@@ -269,6 +309,8 @@ class SmoothingTransformation(TorchDistribution):
         for name in self.arg_constraints:
             if name in self.__dict__:
                 setattr(new, name, getattr(self, name).expand(batch_shape))
+        if "_unbroadcast" in self.__dict__:
+            new._unbroadcast = self._unbroadcast
         super(SmoothingTransformation, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new

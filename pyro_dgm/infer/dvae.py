@@ -92,7 +92,9 @@ class DVAEELBO(DVAEPlusPlusELBO):
     Reference: J. T. Rolfe, "Discrete Variational Autoencoders", ICLR 2017.
     """
 
-    def expected_coupling(self, prior: SmoothedPrior, weight: torch.Tensor) -> torch.Tensor:
+    def expected_coupling(
+        self, prior: SmoothedPrior, weight: torch.Tensor, probs: torch.Tensor | None = None
+    ) -> torch.Tensor:
         r""":math:`\sum_{uv} W_{uv} m_{uv}` with :math:`\nu = z` plus Rolfe's Eq. (31) terms."""
         for group in prior.groups:
             if not isinstance(group.smoother, SpikeSmoothingTransformation):
@@ -101,7 +103,8 @@ class DVAEELBO(DVAEPlusPlusELBO):
                     f"when z = 0); guide site '{group.name}' uses "
                     f"{type(group.smoother).__name__}: use DVAEPlusPlusELBO"
                 )
-        probs = torch.sigmoid(prior.logits())
+        if probs is None:
+            probs = torch.sigmoid(prior.logits())
         z = prior.posterior_probs().detach()  # a spike's nu is the indicator zeta > 0 = z
         group_of_unit = prior.group_of_unit()
         return expected_coupling(probs, z, weight, group_of_unit) + rolfe_coupling_correction(

@@ -177,6 +177,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         self.chains: dict[str, PersistentChains] = {}
         self.log_partition_source: dict[str, str] = {}
         self._warned: set = set()
+        self._checked: set = set()  # checks run once per site and smoother family (the spike scan)
 
     # ----- traces ---------------------------------------------------------------------
 
@@ -206,9 +207,9 @@ class DVAEPlusPlusELBO(Trace_ELBO):
     def _get_trace(self, model, guide, args, kwargs):
         """Guide trace and replayed model trace, as :func:`pyro.infer.enum.get_importance_trace`.
 
-        The difference: the binary prior and smoothed sites of the model get no
-        ``log_prob`` (the closed-form KL replaces them, and an RBM's would need its
-        :math:`\\log Z` for every particle and data point).
+        The difference: the binary prior and smoothed sites get no ``log_prob`` in the
+        model nor score parts in the guide (the closed-form KL replaces them, and an
+        RBM's would need its :math:`\\log Z` for every particle and data point).
         """
         if isinstance(poutine.unwrap(guide), poutine.messenger.Messenger):
             raise NotImplementedError(
@@ -224,7 +225,8 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         check_guide_covers_model(model_trace, guide_trace)
         smoothed = smoothed_site_names(model_trace)
         model_trace.compute_log_prob(site_filter=lambda name, site: name not in smoothed)
-        guide_trace.compute_score_parts()
+        # Trace.copy is shallow: the pruned copy's sites are the guide trace's own dicts
+        _without(guide_trace, smoothed).compute_score_parts()
         if is_validation_enabled():
             for name, site in model_trace.nodes.items():
                 if site["type"] == "sample" and name not in smoothed:
@@ -303,29 +305,38 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         if isinstance(prior.prior, Bernoulli):
             return smoothed_bernoulli_kl(logits, prior.prior)  # DVAE++ Eq. 4
         rbm = _shared_rbm(prior)
-        coupling = self.expected_coupling(prior, rbm.weight)
+        probs = torch.sigmoid(logits)  # mu, shared by the coupling, entropy and bias terms
+        coupling = self.expected_coupling(prior, rbm.weight, probs)
         log_partition = self.log_partition(prior.name, rbm, sample_chains)
-        return rbm_smoothed_kl(rbm.bias1, rbm.bias2, rbm.weight, logits, coupling, log_partition)
+        return rbm_smoothed_kl(
+            rbm.bias1, rbm.bias2, rbm.weight, logits, coupling, log_partition, probs=probs
+        )
 
-    def expected_coupling(self, prior: SmoothedPrior, weight: torch.Tensor) -> torch.Tensor:
+    def expected_coupling(
+        self, prior: SmoothedPrior, weight: torch.Tensor, probs: torch.Tensor | None = None
+    ) -> torch.Tensor:
         r"""Estimate of :math:`\mathbb E_q[z_1^\top W z_2]` whose autodiff gradient is the estimator.
 
         DVAE++: :math:`\sum_{uv} W_{uv} m_{uv}` of Eq. 7, differentiated through
         :math:`\mu` and :math:`\nu(\zeta)`.
+
+        :param probs: :math:`\mu = \sigma(\text{prior.logits()})` if already computed.
         """
+        if probs is None:
+            probs = torch.sigmoid(prior.logits())
         posterior_probs = prior.posterior_probs()
-        if torch.is_grad_enabled() and (prior.name, "spike") not in self._warned:
+        families = tuple(type(group.smoother) for group in prior.groups)
+        if torch.is_grad_enabled() and (prior.name, "spike", families) not in self._checked:
+            # whether nu is 0 or 1 everywhere is a property of the smoothers' family: look once
+            self._checked.add((prior.name, "spike", families))
             if ((posterior_probs == 0) | (posterior_probs == 1)).all():
-                self._warned.add((prior.name, "spike"))
                 warnings.warn(
                     f"the smoothers of site '{prior.name}' have posterior probabilities of "
                     "exactly 0 or 1 (a spike-and-X or binary-limit smoother): the DVAE++ "
                     "gradient of the RBM cross term misses the jump of nu; use DVAEELBO",
                     stacklevel=2,
                 )
-        return expected_coupling(
-            torch.sigmoid(prior.logits()), posterior_probs, weight, prior.group_of_unit()
-        )
+        return expected_coupling(probs, posterior_probs, weight, prior.group_of_unit())
 
     def log_partition(self, name: str, rbm: RBM, sample_chains: bool = True) -> torch.Tensor:
         r""":math:`\log Z` of the RBM at site ``name``: reported value plus its gradient estimator.

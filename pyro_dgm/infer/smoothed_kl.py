@@ -42,12 +42,15 @@ from pyro.distributions import Bernoulli
 from torch.distributions import kl_divergence
 
 
-def bernoulli_entropy(logits: torch.Tensor) -> torch.Tensor:
+def bernoulli_entropy(logits: torch.Tensor, probs: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\sum_u H(\mathrm{Bern}(\sigma(l_u)))` over the last dim, stable in the logits.
 
     :math:`H = \mu\,\mathrm{softplus}(-l) + (1-\mu)\,\mathrm{softplus}(l)`.
+
+    :param probs: :math:`\mu = \sigma(l)` if already computed (else it is).
     """
-    probs = torch.sigmoid(logits)
+    if probs is None:
+        probs = torch.sigmoid(logits)
     return (probs * F.softplus(-logits) + (1 - probs) * F.softplus(logits)).sum(-1)
 
 
@@ -90,14 +93,22 @@ def expected_coupling(
     :param group_of_unit: shape (n1 + n2,).
     """
     num_units1 = weight.size(-2)
-    earlier, later, same = coupling_masks(group_of_unit.to(weight.device), num_units1)
+    earlier, later, same = coupling_masks(group_of_unit, num_units1)
     mu1, mu2 = probs[..., :num_units1], probs[..., num_units1:]
     nu1, nu2 = posterior_probs[..., :num_units1], posterior_probs[..., num_units1:]
-    return (
-        bilinear(nu1, weight * earlier, mu2)  # side-1 unit's zeta already drawn: nu_u mu_v
-        + bilinear(mu1, weight * later, nu2)  # side-2 unit's zeta already drawn: mu_u nu_v
-        + bilinear(mu1, weight * same, mu2)  # same group: independent given zeta_<j
+    terms = (
+        (nu1, earlier, mu2),  # side-1 unit's zeta already drawn: nu_u mu_v
+        (mu1, later, nu2),  # side-2 unit's zeta already drawn: mu_u nu_v
+        (mu1, same, mu2),  # same group: independent given zeta_<j
     )
+    coupling = None
+    for left, mask, right in terms:
+        if not mask.any():  # no such pair: the term is exactly zero
+            continue
+        masked = weight if mask.all() else weight * mask.to(weight.device)
+        term = bilinear(left, masked, right)
+        coupling = term if coupling is None else coupling + term
+    return coupling
 
 
 def rbm_smoothed_kl(
@@ -107,6 +118,7 @@ def rbm_smoothed_kl(
     logits: torch.Tensor,
     coupling: torch.Tensor,
     log_partition: torch.Tensor,
+    probs: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r""":math:`\log Z - \sum_j H(\mu_j) - a^\top\mu - \widehat{\mathbb E}[z_1^\top W z_2]` (DVAE++ Eq. 7).
 
@@ -117,8 +129,10 @@ def rbm_smoothed_kl(
     :param coupling: the estimate of :math:`\mathbb E_q[z_1^\top W z_2]`, shape (*batch)
         (:func:`expected_coupling`, or DVAE's surrogate).
     :param log_partition: :math:`\log Z` (or its surrogate), a scalar tensor.
+    :param probs: :math:`\mu = \sigma(\text{logits})` if already computed (else it is).
     :returns: shape (*batch).
     """
-    probs = torch.sigmoid(logits)
+    if probs is None:
+        probs = torch.sigmoid(logits)
     bias = torch.cat([bias1, bias2], dim=-1)
-    return log_partition - bernoulli_entropy(logits) - (probs * bias).sum(-1) - coupling
+    return log_partition - bernoulli_entropy(logits, probs) - (probs * bias).sum(-1) - coupling

@@ -158,8 +158,11 @@ class SmoothedPrior:
     def _by_unit(self, per_group: list[torch.Tensor]) -> torch.Tensor:
         batch_shape = torch.broadcast_shapes(*(part.shape[:-1] for part in per_group))
         stacked = torch.cat([part.expand(batch_shape + part.shape[-1:]) for part in per_group], -1)
-        order = torch.cat([group.units for group in self.groups]).to(stacked.device)
-        return stacked[..., torch.argsort(order)]
+        order = torch.cat([group.units for group in self.groups])
+        # groups contiguous and in unit order (the usual layout): no gather
+        if torch.equal(order, torch.arange(order.numel(), device=order.device)):
+            return stacked
+        return stacked[..., torch.argsort(order).to(stacked.device)]
 
     def logits(self) -> torch.Tensor:
         r"""All units' :math:`\mathrm{logit}\,\mu` in the prior's unit order, shape (*batch, n)."""

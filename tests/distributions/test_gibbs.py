@@ -91,6 +91,20 @@ def test_block_gibbs_shapes_batched_and_detached():
     assert z1.dtype == torch.float32
 
 
+def test_block_gibbs_draws_what_the_conditionals_draw():
+    """Only the starting states are validated; the sweeps draw exactly what conditional*.sample() would."""
+    rbm = RBM(*strongly_coupled_parameters(), validate_args=True)
+    start = uniform_bits(50, N1)
+    torch.manual_seed(1)
+    z1, z2 = block_gibbs(rbm, start, 5)
+    torch.manual_seed(1)
+    expected1 = start
+    for _ in range(5):
+        expected2 = rbm.conditional2(expected1).sample()
+        expected1 = rbm.conditional1(expected2).sample()
+    assert torch.equal(z1, expected1) and torch.equal(z2, expected2)
+
+
 def test_block_gibbs_bad_input():
     rbm = RBM(*strongly_coupled_parameters(), validate_args=True)
     with pytest.raises(ValueError, match="num_sweeps"):

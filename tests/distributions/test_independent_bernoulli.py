@@ -53,6 +53,8 @@ def test_expand_broadcasts_like_a_plate():
     expanded = IndependentBernoulli(logits).expand(torch.Size([7, 2]))
     assert expanded.batch_shape == (7, 2) and expanded.event_shape == (5,)
     assert expanded.sample().shape == (7, 2, 5)
+    assert expanded.probs.stride()[:2] == (0, 0)  # sigma computed once, on the unexpanded logits
+    torch.testing.assert_close(expanded.probs, torch.sigmoid(logits).expand(7, 2, 5))
     value = torch.ones(7, 2, 5)
     torch.testing.assert_close(expanded.log_prob(value), reference(logits).expand([7, 2]).log_prob(value))
 

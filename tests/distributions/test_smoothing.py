@@ -388,6 +388,23 @@ def test_batch_broadcasting_and_expand(smoother):
     assert conditional.expand((2,) + expected_batch).sample().shape == (2,) + expected_batch
 
 
+@by_name(SMOOTHERS)
+def test_expanded_smoother_draws_as_the_unexpanded_one(smoother):
+    """Plates expand a smoother: its draws and gradients are the unexpanded one's, its shapes the batch's."""
+    logits = tensor([-1.0, 0.5, 2.0]).requires_grad_()
+    q = smoother(tensor(3.0), logits=logits)
+    expanded = q.expand((4, 3))
+    torch.manual_seed(0)
+    drawn = expanded.rsample()
+    torch.manual_seed(0)
+    expected = q.rsample((4,))
+    assert torch.equal(drawn, expected)
+    (gradient,) = torch.autograd.grad(drawn.sum(), logits)
+    (expected_gradient,) = torch.autograd.grad(expected.sum(), logits)
+    assert torch.allclose(gradient, expected_gradient, rtol=1e-12, atol=0.0)
+    assert expanded.icdf(tensor(0.3)).shape == (4, 3)  # a rho smaller than the batch broadcasts
+
+
 @by_name(ALL)
 def test_probs_and_logits_parameterisations_agree(smoother):
     probs = tensor([0.1, 0.5, 0.8])
