@@ -60,6 +60,17 @@ def init_from_environment(device: torch.device) -> ProcessGroup:
     return ProcessGroup(rank=dist.get_rank(), world_size=dist.get_world_size())
 
 
+def leave_group() -> None:
+    """Wait for every process, then tear the group down.
+
+    A rank that exits while a peer still uses the connection can make gloo abort that
+    peer ("terminate called without an active exception").
+    """
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _named_params(params: set[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
     store = pyro.get_param_store()
     return sorted(((store.param_name(p), p) for p in params), key=lambda item: item[0])

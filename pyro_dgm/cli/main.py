@@ -32,7 +32,7 @@ from pyro_dgm.cli.chain_report import (
     write_draws,
 )
 from pyro_dgm.cli.checkpoint import load_checkpoint
-from pyro_dgm.cli.distributed import init_from_environment
+from pyro_dgm.cli.distributed import init_from_environment, leave_group
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory
@@ -280,6 +280,8 @@ def command_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr)
         return EXIT_INTERRUPTED
+    if group is not None:
+        leave_group()
     last = metrics[-1]
     summary = ", ".join(f"{key} {value:.4f}" for key, value in last.items() if isinstance(value, float))
     print(f"trained {last['epoch']} epochs ({last['step']} steps): {summary}; run folder {run.path}")

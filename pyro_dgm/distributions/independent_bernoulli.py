@@ -12,8 +12,9 @@ Every sigmoid-belief-net layer, and every factorial binary prior or posterior, i
 distribution objects and in the order negate-then-sum: torch's ``Bernoulli.log_prob``
 negates the per-unit cross-entropy (a full pass over, e.g., particles x data x units,
 kept for the backward pass) before ``Independent`` sums it. :class:`IndependentBernoulli`
-sums first and negates the sum, and builds one object per call instead of two;
-on the SBN objectives that is 6-14 % of a training step (``benchmarks/profile_overhead.py``).
+sums first and negates the sum, builds one object per call instead of two, and
+computes :math:`\sigma(a)` on the logits before Pyro's plates expand them; on the SBN
+objectives that was 6-14 % of a training step (``benchmarks/profile_overhead.py``).
 
 Validation follows torch and Pyro (``validate_args``, by default Pyro's global
 switch :func:`pyro.enable_validation`): NaN logits are refused when the
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+
 
 def has_nan(values: torch.Tensor) -> bool:
     """Whether ``values`` holds a NaN: one sum (a NaN makes it NaN), then an exact look if it is.

@@ -1,5 +1,7 @@
 """Data-parallel SVI: 2 gloo processes average to the single-process gradient of the global batch."""
 
+import os
+
 import pyro
 import pyro.optim
 import pytest
@@ -8,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from pyro.infer import SVI
 
-from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_
+from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_, leave_group
 from pyro_dgm.infer.exact import enumerate_latents
 from tests.infer.small_models import TinySBN, distinct_binary_data
 
@@ -45,7 +47,8 @@ def worker(rank, init_file, result_file):
     loss, state = one_step(network, DistributedSVI, group.shard(batch), group=group)
     if rank == 0:
         torch.save({"loss": loss, "state": state}, result_file)
-    dist.destroy_process_group()
+    leave_group()  # barrier first: a rank tearing gloo down early aborted its peer in ~1 of 4 runs
+    os._exit(0)  # work done and saved: skip interpreter teardown, where gloo's threads still aborted ~1 in 40
 
 
 @pytest.mark.slow
