@@ -1,4 +1,4 @@
-"""The pairs of training steps that :mod:`benchmarks.speed` times: pyro_dgm (or Pyro) vs plain PyTorch.
+r"""The pairs of training steps that :mod:`benchmarks.speed` times: pyro_dgm (or Pyro) vs plain PyTorch.
 
 A training step is: set every gradient to ``None``, compute the loss, backpropagate
 (no optimiser step in either path). The Pyro side calls the objective's
