@@ -5,7 +5,8 @@
 - :mod:`~pyro_dgm.diagnostics.importance_diagnostics`: Pareto :math:`\\hat k` per data
   point, Kish ESS, :func:`importance_summary`;
 - :mod:`~pyro_dgm.diagnostics.chain_diagnostics`: rank :math:`\\hat R`, bulk/tail ESS,
-  :func:`chain_summary`;
+  :func:`chain_summary` (unit states), :func:`trace_summary` (named scalar traces),
+  :func:`record_block_gibbs` (RBM chains recorded sweep by sweep);
 - :mod:`~pyro_dgm.diagnostics.plots_images` and :mod:`~pyro_dgm.diagnostics.plots_curves`:
   PNG figures (Agg canvas, no display). See ``docs/evaluation.md``.
 """
@@ -21,7 +22,10 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     bulk_ess,
     chain_summary,
     rank_rhat,
+    record_block_gibbs,
     tail_ess,
+    trace_summary,
+    traces_to_inference_data,
 )
 from pyro_dgm.diagnostics.importance_diagnostics import (
     PSIS_KHAT_THRESHOLD,
@@ -64,10 +68,13 @@ __all__ = [
     "psis",
     "rank_rhat",
     "read_metrics",
+    "record_block_gibbs",
     "running_log_mean_exp",
     "save_chain_evolution",
     "save_image_grid",
     "save_inpainting_grid",
     "tail_ess",
     "tile_grid",
+    "trace_summary",
+    "traces_to_inference_data",
 ]
