@@ -110,9 +110,10 @@ def load_dataset(
     if split not in spec.splits:
         raise ValueError(f"split must be one of {sorted(spec.splits)} for dataset {name!r}, got {split!r}")
     paths: dict[str, Path] = {}
+    folder = Path(root).expanduser() if root is not None else dataset_cache_dir(name)
+    spec = spec.form_in_folder(split, folder)
     needed_files = spec.files_for_split(split)
     if needed_files:
-        folder = Path(root).expanduser() if root is not None else dataset_cache_dir(name)
         paths = ensure_local_files(
             name,
             needed_files,

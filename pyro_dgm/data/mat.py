@@ -1,4 +1,4 @@
-"""MATLAB ``.mat`` files (Omniglot, Caltech-101 Silhouettes), read with :func:`scipy.io.loadmat`.
+"""MATLAB ``.mat`` files (Omniglot, Caltech-101 Silhouettes, static binarised MNIST), read with :func:`scipy.io.loadmat`.
 
 MATLAB stores arrays column-major, so a 28x28 image saved as a 784-vector
 (``image(:)``) lists its pixels column by column. Reading that vector row-major, as
@@ -6,6 +6,8 @@ numpy does, shows the image transposed; :func:`column_major_to_row_major` undoes
 which is what the published loaders do with ``reshape(..., order="F")``
 (Burda et al.'s IWAE code for Omniglot ``chardata.mat``). After it, every flat
 dataset in :mod:`pyro_dgm.data` uses the same row-major pixel order as MNIST.
+Files written from numpy (the MATLAB form of Larochelle's binarised MNIST) are
+already row-major: ``column_major=False`` reads them as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def read_mat_images(
     images_along_columns: bool,
     height: int,
     width: int,
+    column_major: bool = True,
 ) -> np.ndarray:
     """Images stored under ``key`` in one ``.mat`` file, as float32 ``(N, H*W)`` row-major.
 
@@ -44,6 +47,8 @@ def read_mat_images(
         images_along_columns: the variable is ``(H*W, N)`` (Omniglot) rather than ``(N, H*W)``.
         height: image height.
         width: image width.
+        column_major: each stored image lists its pixels column by column (MATLAB's
+            ``image(:)``); ``False`` for images already stored row-major.
     """
     (path,) = paths
     contents = scipy.io.loadmat(path, variable_names=[key])
@@ -57,4 +62,6 @@ def read_mat_images(
         images = images.T
     if images.shape[1] != height * width:
         raise ValueError(f"{path}: variable {key!r} has {images.shape[1]} pixels per image, expected {height * width}")
-    return column_major_to_row_major(images, height, width).astype(np.float32)
+    if column_major:
+        images = column_major_to_row_major(images, height, width)
+    return images.astype(np.float32)

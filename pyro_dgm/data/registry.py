@@ -2,7 +2,8 @@
 
 Checksums: the MNIST files are pinned (SHA-256 of the decompressed IDX payload,
 computed from the copies this project holds; the ``.gz`` wrappers differ between
-mirrors). Every other file has ``sha256=None`` — nobody here has seen it — and is
+mirrors), and so are the MATLAB form of binarised MNIST and the DNA, Mushrooms and
+NIPS-0-12 files of the DEBD mirror. Every other file has ``sha256=None`` — nobody here has seen it — and is
 trusted on first use: the first good copy's hash goes into the cache folder's
 manifest, with a warning, and later loads are checked against it.
 
@@ -67,11 +68,37 @@ UCI_NADE_SPLITS: dict[str, tuple[int, int, int, int]] = {
 }
 """Name to (number of variables, train, valid, test), from the NADE paper's Table 1."""
 
+UCI_SPLITS = {**UCI_NADE_SPLITS, "dna": (180, 1_600, 400, 1_186)}
+"""The splits the registry checks: NADE's, except DNA, whose only copy at hand (the DEBD mirror)
+cuts the same 2000 training-and-validation examples 1600/400 instead of NADE's 1400/600."""
+
+UCI_SHA256: dict[str, dict[str, str]] = {
+    "dna": {
+        "train": "bb8de0ca4b6ad9b610036b7a302962ebecd4b504354b14c02c7d0bee48d207d9",
+        "valid": "4b0fc89cda5eaf5c75926e281afb6af99de194a546070d5b81b524ba251f4f3f",
+        "test": "fec3ae7b26804020a9c43c99828441c5e08bb76b23719368a74ad2b09af99100",
+    },
+    "mushrooms": {
+        "train": "465c712c066bbbee3ccceded24bbe42b4c379df67b524e28cce9bf3a8b83f27b",
+        "valid": "5a067e6854df71623415e6adc8e913cbff766637a324788882ba800907aa5385",
+        "test": "313c5f04b5d0a18bee2f2ffa264be265d09f5362aad6f714637acd9552f81aa0",
+    },
+    "nips": {
+        "train": "4d744cb1f2c725405bff6ef6878df06eafbbc2a91f0510e0f3d8a508b05ec7bb",
+        "valid": "b06acd8e6a701d63d4e58b5076c11c59bcd0343fb9b1fbb5997459d3e6b8ca96",
+        "test": "48711bdaffbd43aa439679785e19d9cc80c64a157fa84eadc5dce60ee4edf7bc",
+    },
+}
+"""SHA-256 of the DEBD mirror's files, computed from the project's copies (the other sets: trust on first use)."""
+
+DNA_SPLIT_NOTE = (
+    "The DEBD mirror's dna files are the 1600/400/1186 split of Van Haaren & Davis (2012); NADE and BiHM "
+    "Table 1 used 1400/600/1186 (the same 2000 examples for training and validation, the same 1186 test "
+    "examples). Results on dna here train on 200 more examples than the published ones."
+)
+
 UCI_NOTES = {
-    "dna": (
-        "The DEBD mirror's dna files are the 1600/400/1186 split of Van Haaren & Davis (2012), not NADE's "
-        "1400/600/1186, so loading them raises; place NADE-split files (dna.{train,valid,test}.data) in root=."
-    ),
+    "dna": DNA_SPLIT_NOTE,
     "web": (
         "The DEBD mirror does not hold 'web' (its 'MSWeb' is another dataset); place NADE-split "
         "files web.{train,valid,test}.data (comma-separated 0/1 rows) in root= or the cache folder."
@@ -143,10 +170,15 @@ def _idx_images_spec(name: str, mirrors: tuple[str, ...], payload_sha256: dict[s
 
 
 def _uci_spec(name: str) -> DatasetSpec:
-    num_variables, *sizes = UCI_NADE_SPLITS[name]
+    num_variables, *sizes = UCI_SPLITS[name]
     has_mirror = name != "web"
+    pinned = UCI_SHA256.get(name, {})
     files = tuple(
-        RemoteFile(f"{name}.{split}.data", (f"{DEBD_MIRROR}{name}/{name}.{split}.data",) if has_mirror else ())
+        RemoteFile(
+            f"{name}.{split}.data",
+            (f"{DEBD_MIRROR}{name}/{name}.{split}.data",) if has_mirror else (),
+            sha256=pinned.get(split),
+        )
         for split in ("train", "valid", "test")
     )
     return DatasetSpec(
@@ -164,7 +196,7 @@ def _uci_spec(name: str) -> DatasetSpec:
             "github.com/arranger1044/DEBD (datasets/<name>/<name>.{train,valid,test}.data)"
         ),
         licence="No licence stated by the mirror; the data come from the UCI and LIBSVM repositories. Cite Larochelle & Murray (2011).",
-        size_reference=NADE_TABLE,
+        size_reference=NADE_TABLE if name != "dna" else f"{NADE_TABLE}; 1600/400 train/valid cut of the DEBD mirror",
         notes=UCI_NOTES.get(name, ""),
     )
 
@@ -204,6 +236,45 @@ register_dataset(
     )
 )
 
+BINARIZED_MNIST_SIZES = (("train", MNIST_NUM_TRAIN), ("valid", MNIST_NUM_VALID), ("test", MNIST_NUM_TEST))
+
+BINARIZED_MNIST_MAT_SHA256 = {
+    "binarized_mnist_train.mat": "79a0312c7389d855cfc97e3812de3998417c5829d8a51543b56a90a91252ae7e",
+    "binarized_mnist_valid.mat": "7436afc856959075c7787025bb8a4ba2b520b9230ee39667c66aa7dd2819dd68",
+    "binarized_mnist_test.mat": "5bc30222e1e7896cbccd1e1db6b28540cc1230f4d2d5473841a5f6cc54be8d38",
+}
+"""SHA-256 of the MATLAB form of Larochelle's binarised MNIST (a public mirror of the ``.amat``
+files: key ``X``, uint8, one row-major image per row), computed from the project's copies."""
+
+BINARIZED_MNIST_TEXT = dict(
+    source=f"Static binarization of MNIST by H. Larochelle, {BINARIZED_MNIST_MIRROR} (.amat files)",
+    licence="Derived from MNIST: CC BY-SA 3.0 (Yann LeCun and Corinna Cortes). Cite Larochelle & Murray (2011).",
+    size_reference="Larochelle & Murray (2011): 50000/10000/10000",
+)
+
+
+def _binarized_mnist_mat_form() -> DatasetSpec:
+    """The same images as ``binarized_mnist_{split}.mat`` (no download location: place them in ``root=``)."""
+    reader = functools.partial(
+        read_mat_images, key="X", images_along_columns=False, height=MNIST_IMAGE_SIDE, width=MNIST_IMAGE_SIDE,
+        column_major=False,
+    )
+    return DatasetSpec(
+        name="binarized_mnist",
+        example_shape=(MNIST_PIXELS,),
+        binary=True,
+        files=tuple(
+            RemoteFile(filename, (), sha256=sha256) for filename, sha256 in BINARIZED_MNIST_MAT_SHA256.items()
+        ),
+        parts={
+            split: DatasetPart((f"binarized_mnist_{split}.mat",), reader, size) for split, size in BINARIZED_MNIST_SIZES
+        },
+        splits=_separate_files_layout(),
+        notes="MATLAB form (key X, uint8 0/1, row-major images), SHA-256 pinned.",
+        **BINARIZED_MNIST_TEXT,
+    )
+
+
 register_dataset(
     DatasetSpec(
         name="binarized_mnist",
@@ -215,12 +286,15 @@ register_dataset(
         ),
         parts={
             split: DatasetPart((f"binarized_mnist_{split}.amat",), read_amat, size)
-            for split, size in (("train", MNIST_NUM_TRAIN), ("valid", MNIST_NUM_VALID), ("test", MNIST_NUM_TEST))
+            for split, size in BINARIZED_MNIST_SIZES
         },
         splits=_separate_files_layout(),
-        source=f"Static binarization of MNIST by H. Larochelle, {BINARIZED_MNIST_MIRROR} (.amat files)",
-        licence="Derived from MNIST: CC BY-SA 3.0 (Yann LeCun and Corinna Cortes). Cite Larochelle & Murray (2011).",
-        size_reference="Larochelle & Murray (2011): 50000/10000/10000",
+        notes=(
+            "Read from the .amat text files, or from binarized_mnist_{train,valid,test}.mat (MATLAB, key X) "
+            "when those are in the folder."
+        ),
+        alternative_forms=(_binarized_mnist_mat_form(),),
+        **BINARIZED_MNIST_TEXT,
     )
 )
 

@@ -96,6 +96,10 @@ class DatasetSpec:
         licence: the terms the source states, or that none are stated.
         size_reference: where the expected part sizes come from.
         notes: anything a user must know (e.g. a mirror with a different split).
+        alternative_forms: the same data stored in other files (e.g. binarised MNIST as
+            ``.mat`` instead of ``.amat`` text), each a spec with the same example shape
+            and splits; :func:`~pyro_dgm.data.load_dataset` reads the first form whose files
+            are all in the folder, else this one.
     """
 
     name: str
@@ -108,8 +112,12 @@ class DatasetSpec:
     licence: str
     size_reference: str
     notes: str = field(default="")
+    alternative_forms: tuple["DatasetSpec", ...] = field(default=())
 
     def __post_init__(self) -> None:
+        for form in self.alternative_forms:
+            if (form.example_shape, form.binary) != (self.example_shape, self.binary):
+                raise ValueError(f"dataset {self.name!r}: an alternative form must hold examples of the same shape and kind")
         file_names = {remote.name for remote in self.files}
         if len(file_names) != len(self.files):
             raise ValueError(f"dataset {self.name!r}: files must have distinct names")
@@ -141,6 +149,14 @@ class DatasetSpec:
     def split_size(self, split: str) -> int:
         """Number of examples in ``split``."""
         return sum(piece.size(self.parts) for piece in self.splits[split])
+
+    def form_in_folder(self, split: str, folder: Path) -> "DatasetSpec":
+        """The first form (this spec, then :attr:`alternative_forms`) whose files for ``split`` are all in ``folder``;
+        this spec when none is complete (its error then lists what is missing)."""
+        for form in (self, *self.alternative_forms):
+            if all((folder / remote.name).is_file() for remote in form.files_for_split(split)):
+                return form
+        return self
 
     def files_for_split(self, split: str) -> tuple[RemoteFile, ...]:
         """The files ``split`` needs, in declaration order (others are never fetched)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyro_dgm.data.registry import DATASETS
 from pyro_dgm.data import DatasetPart, DatasetSpec, RemoteFile, SplitPiece, available_datasets, dataset_info, load_dataset
 from pyro_dgm.data.cache import DATA_HOME_ENV, data_home, dataset_cache_dir
 from pyro_dgm.data.csv01 import read_csv01
@@ -34,13 +35,16 @@ def test_image_set_split_layouts():
     assert dataset_info("embedded_mnist").files == ()
 
 
-def test_only_mnist_files_are_pinned_and_on_their_payload():
+def test_only_files_the_project_holds_are_pinned():
+    held = {  # the copies beside the repository (../shared/data), whose hashes were computed here
+        "mnist": {"train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"},
+        **{name: {f"{name}.{split}.data" for split in ("train", "valid", "test")} for name in ("dna", "mushrooms", "nips")},
+    }
     for name in available_datasets():
         pins = {f: sha for f, sha in dataset_info(name).pinned_sha256.items() if sha is not None}
-        if name == "mnist":
-            assert set(pins) == {"train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"}
-        else:
-            assert pins == {}, f"{name} has a pinned hash nobody here could compute"
+        assert set(pins) == held.get(name, set()), f"{name} has a pinned hash nobody here could compute"
+    (mat_form,) = DATASETS["binarized_mnist"].alternative_forms
+    assert all(remote.sha256 is not None for remote in mat_form.files)
 
 
 def test_unknown_name_and_split_name_the_argument():
