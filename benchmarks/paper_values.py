@@ -127,3 +127,18 @@ BVAE1: dict[str, PaperValue] = {
 
 BVAE1_PARAMETERS: dict[str, float] = {"unidirectional": 22.1e6, "bidirectional": 11.1e6}
 """Parameter counts printed in BVAE Table I."""
+
+# --- BiHM Table 1 (UCI): (dataset, method) -> printed quantities ------------------------
+BIHM_TABLE_1 = "BiHM (Bornschein et al. 2016) Table 1"
+
+BIHM1: dict[tuple[str, str], dict[str, float | str]] = {
+    ("dna", "BiHM"): {"nll": 86.49, "nll_star": 86.92, "minus_2_log_z": 0.56, "ess_percent": 11.2, "source": BIHM_TABLE_1},
+    ("mushrooms", "BiHM"): {"nll": 9.40, "nll_star": 9.40, "minus_2_log_z": 0.09, "ess_percent": 92.5,
+                            "source": BIHM_TABLE_1},
+    ("nips", "BiHM"): {"nll": 272.66, "nll_star": 272.71, "minus_2_log_z": 1.97, "ess_percent": 16.8,
+                       "source": BIHM_TABLE_1},
+    ("dna", "RWS"): {"nll": 90.63, "source": BIHM_TABLE_1 + " (RWS-SBN, quoted from Bornschein & Bengio 2015)"},
+    ("mushrooms", "RWS"): {"nll": 9.90, "source": BIHM_TABLE_1 + " (RWS-SBN, quoted from Bornschein & Bengio 2015)"},
+    ("nips", "RWS"): {"nll": 272.54, "source": BIHM_TABLE_1 + " (RWS-SBN, quoted from Bornschein & Bengio 2015)"},
+}
+"""Negative log-likelihoods in nats as printed (positive; lower is better), −log p*(x), −2 log Z and ESS %."""

@@ -55,7 +55,7 @@ import torch
 from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from torch import nn
 
-from benchmarks import paper_values
+from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
 from benchmarks.reproduce_configs import (
     BUDGETS,
@@ -797,7 +797,7 @@ def write_report(result: TableResult, output: Path) -> tuple[Path, Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", choices=TABLES, help="required unless --render is given")
+    parser.add_argument("--table", choices=(*TABLES, uci_bihm.TABLE), help="required unless --render is given")
     parser.add_argument("--budget", default="tiny", choices=BUDGETS)
     parser.add_argument("--data-root", default=None, help="a folder holding the MNIST IDX files (small, full)")
     parser.add_argument("--dataset", default=None, help="override the budget's dataset (mnist, embedded_mnist)")
@@ -807,9 +807,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="torch CPU threads (0: torch's default); 1 on a shared machine, where more only contend")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON report path, a .md next to it (default: benchmarks/results/<table>_<budget>.json)")
+    parser.add_argument("--datasets", nargs="+", default=list(uci_bihm.DATASETS), choices=uci_bihm.DATASETS,
+                        help="bihm1 only: UCI sets to run")
+    parser.add_argument("--methods", nargs="+", default=list(uci_bihm.METHODS), choices=uci_bihm.METHODS,
+                        help="bihm1 only: objectives to run")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="bihm1 only: training seeds")
+    parser.add_argument("--redo", action="store_true", help="bihm1 only: rerun jobs that have a result file")
     parser.add_argument("--render", type=Path, default=None,
                         help="only rewrite the Markdown next to this JSON report (no training)")
     return parser
+
+
+def run_uci_table(args: argparse.Namespace) -> int:
+    """BiHM Table 1: one resumable job per (dataset, method, seed); then the table from every finished job."""
+    if args.data_root is None:
+        raise SystemExit("--table bihm1 needs --data-root: the folder with <dataset>.{train,valid,test}.data")
+    uci_bihm.run(args.datasets, args.methods, args.seeds, args.budget, Path(args.data_root), redo=args.redo)
+    table = uci_bihm.render_table()
+    output = uci_bihm.RESULTS_DIR.with_suffix(".md")
+    output.write_text(table)
+    print(table)
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -824,6 +843,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--table is required (or --render a JSON report)")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.table == uci_bihm.TABLE:
+        return run_uci_table(args)
     result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset)
     output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}.json"
     _, markdown = write_report(result, output)

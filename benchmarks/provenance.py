@@ -1,0 +1,125 @@
+"""What every result file records about where it came from: code, command, data, machine.
+
+A number in ``docs/benchmarks.md`` is only as good as the link back to the code and data
+that produced it. :func:`provenance` gathers that link once per run:
+
+* the git commit of the working tree and whether it had uncommitted changes in the
+  library (``pyro_dgm/``) or the harness (``benchmarks/``);
+* the exact command line;
+* the SHA-256 of every data file read;
+* the machine: CPU model, cores, torch threads, library versions, load average.
+
+:func:`library_changed_since` answers the freshness question the results test asks:
+did the library code a result used change after the commit that produced it?
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+"""The checkout this harness runs from."""
+
+LIBRARY_PATHS = ("pyro_dgm",)
+"""Paths whose changes make a recorded result stale (the harness's own edits do not)."""
+
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def git(*arguments: str) -> str | None:
+    """Output of ``git <arguments>`` in the repository, or ``None`` outside a checkout."""
+    try:
+        completed = subprocess.run(
+            ["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip()
+
+
+def current_commit() -> str | None:
+    """The commit the working tree is on."""
+    return git("rev-parse", "HEAD")
+
+
+def uncommitted_library_changes() -> list[str]:
+    """Files under :data:`LIBRARY_PATHS` that differ from the commit (a result is then not reproducible)."""
+    status = git("status", "--porcelain", "--", *LIBRARY_PATHS)
+    return [line[3:] for line in status.splitlines()] if status else []
+
+
+def library_changed_since(commit: str, paths: Sequence[str] = LIBRARY_PATHS) -> list[str]:
+    """Library files changed between ``commit`` and the working tree (empty: the result is fresh).
+
+    Raises:
+        LookupError: ``commit`` is not in this repository's history.
+    """
+    if git("cat-file", "-e", f"{commit}^{{commit}}") is None:
+        raise LookupError(f"commit {commit} is not in this repository")
+    changed = git("diff", "--name-only", commit, "--", *paths)
+    return changed.splitlines() if changed else []
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_hashes(paths: Iterable[Path]) -> dict[str, str]:
+    """File name to SHA-256 of each data file read."""
+    return {path.name: sha256_of(path) for path in sorted(paths)}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else ``platform.processor()``."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``None`` where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    """What the timings depend on: CPU, threads, library versions, load."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pyro": pyro.__version__,
+        "python": platform.python_version(),
+        "load_average": load_average(),
+    }
+
+
+def provenance(data_files: Iterable[Path], argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The record every result file carries (see the module docstring)."""
+    return {
+        "commit": current_commit(),
+        "uncommitted_library_changes": uncommitted_library_changes(),
+        "command": " ".join([Path(sys.executable).name, *(sys.argv if argv is None else argv)]),
+        "data_sha256": data_hashes(data_files),
+        "machine": machine(),
+    }
