@@ -7,10 +7,14 @@ that produced it. :func:`provenance` gathers that link once per run:
   library (``pyro_dgm/``) or the harness (``benchmarks/``);
 * the exact command line;
 * the SHA-256 of every data file read;
-* the machine: CPU model, cores, torch threads, library versions, load average.
+* the machine: CPU model, cores, torch threads, library versions, load average;
+* every library module the run imported, with its git blob hash (``library_files``).
 
-:func:`library_changed_since` answers the freshness question the results test asks:
-did the library code a result used change after the commit that produced it?
+The last item is what keeps a number tied to its code without needing the git history:
+``tests/benchmarks/test_results_fresh.py`` recomputes the blob hash of each recorded file
+and fails when one differs, unless ``benchmarks/results/acknowledged_changes.json`` names
+that change (file, old and new hash) with the reason it cannot move the result, or the
+result is marked superseded there.
 """
 
 from __future__ import annotations
@@ -58,16 +62,27 @@ def uncommitted_library_changes() -> list[str]:
     return [line[3:] for line in status.splitlines()] if status else []
 
 
-def library_changed_since(commit: str, paths: Sequence[str] = LIBRARY_PATHS) -> list[str]:
-    """Library files changed between ``commit`` and the working tree (empty: the result is fresh).
+def git_blob_hash(path: Path) -> str:
+    """The hash git gives the file's content (``git hash-object``), computed here without git."""
+    content = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
-    Raises:
-        LookupError: ``commit`` is not in this repository's history.
-    """
-    if git("cat-file", "-e", f"{commit}^{{commit}}") is None:
-        raise LookupError(f"commit {commit} is not in this repository")
-    changed = git("diff", "--name-only", commit, "--", *paths)
-    return changed.splitlines() if changed else []
+
+def used_library_files() -> dict[str, str]:
+    """Repository-relative path to blob hash of every imported module under :data:`LIBRARY_PATHS`."""
+    files = {}
+    for module in list(sys.modules.values()):
+        location = getattr(module, "__file__", None)
+        if not location:
+            continue
+        path = Path(location).resolve()
+        try:
+            relative = path.relative_to(REPOSITORY)
+        except ValueError:
+            continue
+        if relative.parts and relative.parts[0] in LIBRARY_PATHS and path.suffix == ".py":
+            files[relative.as_posix()] = git_blob_hash(path)
+    return dict(sorted(files.items()))
 
 
 def sha256_of(path: Path) -> str:
@@ -122,4 +137,5 @@ def provenance(data_files: Iterable[Path], argv: Sequence[str] | None = None) ->
         "command": " ".join([Path(sys.executable).name, *(sys.argv if argv is None else argv)]),
         "data_sha256": data_hashes(data_files),
         "machine": machine(),
+        "library_files": used_library_files(),
     }

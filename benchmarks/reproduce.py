@@ -818,11 +818,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_uci_table(args: argparse.Namespace) -> int:
+def run_uci_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """BiHM Table 1: one resumable job per (dataset, method, seed); then the table from every finished job."""
     if args.data_root is None:
         raise SystemExit("--table bihm1 needs --data-root: the folder with <dataset>.{train,valid,test}.data")
-    uci_bihm.run(args.datasets, args.methods, args.seeds, args.budget, Path(args.data_root), redo=args.redo)
+    uci_bihm.run(args.datasets, args.methods, args.seeds, args.budget, Path(args.data_root), redo=args.redo,
+                 argv=["-m", "benchmarks.reproduce", *argv])
     table = uci_bihm.render_table()
     output = uci_bihm.RESULTS_DIR.with_suffix(".md")
     output.write_text(table)
@@ -844,7 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.table == uci_bihm.TABLE:
-        return run_uci_table(args)
+        return run_uci_table(args, sys.argv[1:] if argv is None else argv)
     result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset)
     output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}.json"
     _, markdown = write_report(result, output)

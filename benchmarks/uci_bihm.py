@@ -70,7 +70,7 @@ random numbers, which would make a resumed run differ from a straight one."""
 
 @dataclass(frozen=True)
 class UCIBudget:
-    """Training and evaluation settings shared by every job.
+    r"""Training and evaluation settings shared by every job.
 
     :ivar learning_rate: Adam step size; BiHM Sec. 4 uses 1e-2 or 1e-3 on the UCI sets. We take
         1e-2: on DNA (BiHM, seed 0) it reached a validation log p(x) of -94.0 after 30 epochs
@@ -182,7 +182,7 @@ def result_path(job: Job) -> Path:
     return RESULTS_DIR / f"{job.name}.json"
 
 
-def train(job: Job, budget: UCIBudget, root: Path, *, log=print) -> Path:
+def train(job: Job, budget: UCIBudget, root: Path, *, log=print, argv: Sequence[str] | None = None) -> Path:
     """Train ``job`` to convergence (resuming from its checkpoint), evaluate the best parameters, write the result."""
     model, guide, objective = build(job, budget)
     pyro.clear_param_store()
@@ -229,10 +229,11 @@ def train(job: Job, budget: UCIBudget, root: Path, *, log=print) -> Path:
     train_seconds = curve.seconds[-1] if curve.seconds else 0.0
     model.load_state_dict(best_state["model"])
     guide.load_state_dict(best_state["guide"])
-    return evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, batches, log=log)
+    return evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, batches, log=log, argv=argv)
 
 
-def evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, batches, *, log=print) -> Path:
+def evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, batches, *, log=print,
+                       argv: Sequence[str] | None = None) -> Path:
     """Test-set estimates of the best parameters and, for BiHM, :math:`\\log Z^2`; write the result JSON."""
     pyro.set_rng_seed(job.seed)
     test_data = load_dataset(job.dataset, "test", root=root)
@@ -261,7 +262,7 @@ def evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, ba
         "eval_seconds": eval_seconds,
         "curve": asdict(curve),
         "notes": [DNA_SPLIT_NOTE] if job.dataset == "dna" else [],
-        "provenance": provenance(data_files(job.dataset, root)),
+        "provenance": provenance(data_files(job.dataset, root), argv),
     }
     output = result_path(job)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -275,15 +276,18 @@ def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int]) 
 
 
 def run(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int], budget_name: str, root: Path,
-        *, redo: bool = False) -> list[Path]:
-    """Run every job not finished yet (``redo``: also the finished ones); returns the result files."""
+        *, redo: bool = False, argv: Sequence[str] | None = None) -> list[Path]:
+    """Run every job not finished yet (``redo``: also the finished ones); returns the result files.
+
+    ``argv``: the command line recorded in each result (default ``sys.argv``).
+    """
     budget = BUDGETS[budget_name]
     outputs = []
     for job in jobs(datasets, methods, seeds):
         if result_path(job).is_file() and not redo:
             outputs.append(result_path(job))
             continue
-        outputs.append(train(job, budget, root))
+        outputs.append(train(job, budget, root, argv=argv))
     return outputs
 
 
@@ -310,8 +314,9 @@ def _cell(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def render_table(results_dir: Path = RESULTS_DIR) -> str:
+def render_table(results_dir: Path | None = None) -> str:
     """Markdown: per dataset and method, ours (mean ± sd over seeds) beside BiHM Table 1."""
+    results_dir = RESULTS_DIR if results_dir is None else results_dir
     records: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(results_dir.glob("*.json")):
         record = json.loads(path.read_text())
