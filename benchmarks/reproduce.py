@@ -37,6 +37,7 @@ one fixed-seed draw either way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -57,6 +58,7 @@ from torch import nn
 
 from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
+from benchmarks.provenance import provenance
 from benchmarks.reproduce_configs import (
     BUDGETS,
     NETWORKS,
@@ -76,6 +78,7 @@ from pyro_dgm.cli.main import resolve_device
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
+from pyro_dgm.data.registry import get_dataset_spec
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
 from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep, log_likelihood
 from pyro_dgm.infer.importance import log_mean_exp
@@ -91,8 +94,29 @@ from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.nn.bidirectional_networks import MNIST_IMAGE_SHAPE, bidirectional_mlp, bidirectional_resnet
 
 SEED = 0
-"""Seed of every configuration's initialisation and training batches (the same for all,
-so methods at equal budget start from the same draw where their parameters coincide)."""
+"""Default seed of every configuration's initialisation and training batches (the same for all,
+so methods at equal budget start from the same draw where their parameters coincide);
+``--seed`` picks another, for the mean ± sd over seeds of the headline rows."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where one table run keeps its state, and its seed.
+
+    :ivar seed: the training seed of every configuration.
+    :ivar folder: a persistent folder for checkpoints and finished evaluations, one
+        sub-folder per configuration; rerunning the same command resumes each
+        configuration's training from its checkpoint and reuses its finished evaluation.
+        ``None``: a temporary folder (nothing survives the run).
+    """
+
+    seed: int = SEED
+    folder: Path | None = None
+
+    def configuration(self, *names: str) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder.joinpath(*(name.replace(" ", "_").replace(",", "").replace("/", "-") for name in names))
 
 TEST_BINARIZATION_SEED = 12345
 """The fixed-seed Bernoulli draw of the test images (distinct from the training draw)."""
@@ -108,7 +132,10 @@ DEFAULT_THREADS = 1
 than one (the threads spin against other jobs); pass ``--threads 0`` on an idle machine."""
 
 DEFAULT_RESULTS_DIR = Path("benchmarks/results")
-"""Where ``--output`` defaults to: ``<table>_<budget>.json`` there."""
+"""Where ``--output`` defaults to: ``<table>_<budget>.json`` there (``_seed<k>`` appended for other seeds)."""
+
+DEFAULT_RUNS_DIR = Path("benchmarks/runs")
+"""Checkpoints of the ``full`` budget's configurations (not committed: ``runs/`` is ignored)."""
 
 TABLE_TITLES = {
     "bihm3": "BiHM Table 3 — sigmoid belief nets on MNIST (BiHM, RWS, VIMCO)",
@@ -170,6 +197,8 @@ class TableResult:
     wall_seconds: float
     machine: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    seed: int = SEED
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 # --- machine and data ------------------------------------------------------------------
@@ -243,15 +272,24 @@ def train(
     binarization: str,
     seed: int,
     record: Training | None = None,
+    folder: Path | None = None,
 ) -> Training:
-    """Run one stage with :class:`~pyro_dgm.cli.trainer.Trainer` (checkpoints in a temporary folder)."""
+    """Run one stage with :class:`~pyro_dgm.cli.trainer.Trainer`.
+
+    ``folder``: the stage's persistent run folder; a checkpoint found there is resumed
+    (exactly: the trainer restores every random state), so an interrupted table run
+    continues where it stopped. ``None``: a temporary folder.
+    """
     record = record or Training()
     batches = BinarizedBatches(pixels, stage.batch_size, binarization=binarization, seed=seed)
     schedule = Schedule(num_epochs=stage.epochs, learning_rate=stage.learning_rate, adam_eps=stage.adam_eps)
-    with tempfile.TemporaryDirectory(prefix="reproduce_") as folder:
-        trainer = Trainer(experiment, batches, schedule, RunDirectory(folder), progress=False)
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reproduce_")))
+        run = RunDirectory(folder)
+        trainer = Trainer(experiment, batches, schedule, run, progress=False)
         started = time.perf_counter()
-        metrics = trainer.fit()
+        metrics = trainer.fit(resume=run.has_checkpoint())
         record.seconds += time.perf_counter() - started
     record.steps += trainer.step
     record.losses += [epoch["train_loss"] for epoch in metrics]
@@ -306,6 +344,27 @@ def timed(function: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
+EVALUATION_FILE = "evaluation.pt"
+
+
+def evaluated_once(
+    folder: Path | None, function: Callable[[], tuple[dict[str, float], torch.Tensor]], steps: int
+) -> tuple[tuple[dict[str, float], torch.Tensor], float]:
+    """:func:`timed` ``function()``, whose ``(metrics, per-image log p)`` is kept in ``folder`` and reused
+    by a rerun of the same training (same ``steps``): the test evaluation of the full protocol takes
+    hours, and a resumed table must not redo it."""
+    path = None if folder is None else folder / EVALUATION_FILE
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=True)
+        if saved["steps"] == steps:
+            return (saved["metrics"], saved["per_image_log_p"]), saved["seconds"]
+    (metrics, per_image), seconds = timed(function)
+    if path is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps}, path)
+    return (metrics, per_image), seconds
+
+
 def result_row(
     group: str,
     method: str,
@@ -336,27 +395,43 @@ def result_row(
 SBN_OBJECTIVES: dict[str, type] = {"BiHM": BiHMELBO, "RWS": ReweightedWakeSleep, "VIMCO": VIMCO}
 
 
-def run_bihm3(budget: BiHMBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str) -> list[ResultRow]:
+def evaluate_sbn(
+    model: SigmoidBeliefNet, guide: BottomUpGuide, test: torch.Tensor, num_samples: int, partition_samples: int
+) -> tuple[dict[str, float], torch.Tensor]:
+    """:func:`importance_estimates`, plus :math:`\\log Z^2` (Eq. 7) and :math:`\\log p^*(x)` when
+    ``partition_samples`` > 0."""
+    metrics, per_image = importance_estimates(model, guide, test, num_samples)
+    if partition_samples > 0:
+        estimate = estimate_sbn_log_partition_squared(model, guide, num_outer=partition_samples)
+        metrics["log_z2"] = estimate.log_partition_squared.item()  # Eq. 7
+        metrics["log_z2_se"] = estimate.standard_error.item()
+        metrics["log_p_star"] = metrics["bihm_bound"] - metrics["log_z2"]  # Eq. 1: p* = p~* / Z^2
+    return metrics, per_image
+
+
+def run_bihm3(
+    budget: BiHMBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+) -> list[ResultRow]:
     """Train the SBN by each objective (same seed, same stages); evaluate on the test images."""
     rows = []
     for method in budget.methods:
-        pyro.set_rng_seed(SEED)
+        pyro.set_rng_seed(context.seed)
+        folder = context.configuration(method)
         model = SigmoidBeliefNet(budget.layer_sizes).to(test)
         guide = BottomUpGuide(budget.layer_sizes).to(test)
         record = Training()
-        for stage in budget.stages:  # one seed: a static binarisation stays the same draw across stages
+        for index, stage in enumerate(budget.stages):  # one seed: a static binarisation stays the same draw
             objective = SBN_OBJECTIVES[method](num_particles=stage.num_particles)
             experiment = Experiment(model, guide, objective, {"model": model, "guide": guide})
-            train(experiment, train_pixels, stage, binarization, SEED, record)
-        (metrics, per_image), seconds = timed(lambda: importance_estimates(model, guide, test, budget.eval_particles))
-        if method == "BiHM" and budget.partition_samples > 0:
-            estimate, partition_seconds = timed(
-                lambda: estimate_sbn_log_partition_squared(model, guide, num_outer=budget.partition_samples)
-            )
-            metrics["log_z2"] = estimate.log_partition_squared.item()  # Eq. 7
-            metrics["log_z2_se"] = estimate.standard_error.item()
-            metrics["log_p_star"] = metrics["bihm_bound"] - metrics["log_z2"]  # Eq. 1: p* = p~* / Z^2
-            seconds += partition_seconds
+            stage_folder = None if folder is None else folder / f"stage{index + 1}"
+            train(experiment, train_pixels, stage, binarization, context.seed, record, stage_folder)
+        with_partition = method == "BiHM" and budget.partition_samples > 0
+        (metrics, per_image), seconds = evaluated_once(
+            folder,
+            functools.partial(evaluate_sbn, model, guide, test, budget.eval_particles,
+                              budget.partition_samples if with_partition else 0),
+            record.steps,
+        )
         paper = paper_values.BIHM3.get(method, {})
         compared = {key: paper[key] for key in ("log_p", "log_p_star") if key in paper}
         rows.append(result_row("", method, (metrics, per_image), seconds, compared, (model, guide), record))
@@ -438,6 +513,7 @@ def run_smoothed(
     units_per_layer: int,
     pcd: tuple[int, int],
     ais: tuple[int, int],
+    context: RunContext,
 ) -> list[ResultRow]:
     """Train each smoothed-latent configuration (β annealing, KL warm-up); evaluate in the binary limit.
 
@@ -446,7 +522,8 @@ def run_smoothed(
     """
     rows = []
     for run in runs:
-        pyro.set_rng_seed(SEED)
+        pyro.set_rng_seed(context.seed)
+        folder = context.configuration(run.group or "all", run.column.name)
         model, guide = build_smoothed_vae(
             run.column, train_pixels.size(-1), run.num_layers, units_per_layer, run.network, budget.beta_start
         )
@@ -454,21 +531,21 @@ def run_smoothed(
         schedule = dvae_schedule(run.column, budget.beta_start, budget.beta_end, budget.kl_warmup_fraction)
         objective = dvae_objective(run.column, *pcd)
         experiment = Experiment(model, guide, objective, {"model": model, "guide": guide}, step_kwargs=schedule)
-        record = train(experiment, train_pixels, budget.stage, binarization, SEED)
+        record = train(experiment, train_pixels, budget.stage, binarization, context.seed, folder=folder)
 
         def evaluate() -> tuple[dict[str, float], torch.Tensor]:
             model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
             summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles)
             return {**summary, **partition}, per_image
 
-        evaluation, seconds = timed(evaluate)
+        evaluation, seconds = evaluated_once(folder, evaluate, record.steps)
         paper = {"log_p": run.paper} if run.paper is not None else {}
         rows.append(result_row(run.group, run.column.name, evaluation, seconds, paper, (model, guide), record))
     return rows
 
 
 def run_dvaepp1(
-    budget: DVAEPPTable1Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str
+    budget: DVAEPPTable1Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Every (network, column) pair of DVAE++ Table 1, plus the smoothing variants."""
     runs = [
@@ -477,11 +554,13 @@ def run_dvaepp1(
         for column in (*budget.columns, *(budget.variants if network in budget.variant_networks else ()))
     ]
     no_chains = (1, 1)  # a directed prior has no log Z: no persistent chains, no AIS
-    return run_smoothed(runs, budget, train_pixels, test, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains)
+    return run_smoothed(
+        runs, budget, train_pixels, test, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains, context
+    )
 
 
 def run_dvaepp2(
-    budget: DVAEPPTable2Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str
+    budget: DVAEPPTable2Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Every (layers, network) row of DVAE++ Table 2 under each column (prior and objective)."""
     runs = []
@@ -498,6 +577,7 @@ def run_dvaepp2(
         budget.units_per_layer,
         (budget.pcd_chains, budget.pcd_sweeps),
         (budget.ais_chains, budget.ais_temperatures),
+        context,
     )
 
 
@@ -537,19 +617,23 @@ BIDIRECTIONAL_PREFIX = "Bidirectional "
 """BVAE Table I names a twin's row by prefixing its VAE's: the group is the common part."""
 
 
-def run_bvae1(budget: BVAEBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str) -> list[ResultRow]:
+def run_bvae1(
+    budget: BVAEBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+) -> list[ResultRow]:
     """Each row of BVAE Table I in the budget; each VAE and its twin from the same seed."""
     rows = []
     for row in budget.rows:
-        pyro.set_rng_seed(SEED)
+        pyro.set_rng_seed(context.seed)
+        folder = context.configuration(row.label)
         vae_class = BidirectionalVAE if row.bidirectional else UnidirectionalVAE
         vae = vae_class(bvae_network(budget), budget.latent_dim).to(test)
         step_kwargs = (lambda step, total: {"beta": row.beta}) if row.objective == "elbo" and row.beta != 1 else None
         objective = bvae_objective(row, train_pixels.size(0))
         record = train(Experiment(vae.model, vae.guide, objective, {"vae": vae}, step_kwargs), train_pixels,
-                       budget.stage, binarization, SEED)
+                       budget.stage, binarization, context.seed, folder=folder)
         vae.eval()
-        evaluation, seconds = timed(lambda: bvae_metrics(vae, test, budget.eval_particles))
+        evaluation, seconds = evaluated_once(folder, lambda: bvae_metrics(vae, test, budget.eval_particles),
+                                             record.steps)
         paper = paper_values.BVAE1.get(row.label)
         group = row.label.removeprefix(BIDIRECTIONAL_PREFIX)
         compared = {"log_p": paper} if paper is not None else {}
@@ -572,8 +656,9 @@ def run_table(
     device: str = "cpu",
     binarization: str = "static",
     dataset: str | None = None,
+    context: RunContext = RunContext(),
 ) -> TableResult:
-    """Train and evaluate every configuration of ``table`` at ``budget_name``."""
+    """Train and evaluate every configuration of ``table`` at ``budget_name`` (see :class:`RunContext`)."""
     budget = budget_for(table, budget_name)
     if dataset is not None:
         budget = _with_dataset(budget, dataset)
@@ -581,13 +666,23 @@ def run_table(
     load_before = load_average()
     started = time.perf_counter()
     train_pixels, test = load_images(budget.data, data_root, torch_device)
-    rows = RUNNERS[table](budget, train_pixels, test, binarization)
+    rows = RUNNERS[table](budget, train_pixels, test, binarization, context)
     wall = time.perf_counter() - started
     machine = {**machine_info(torch_device), "load_average_start": load_before, "load_average_end": load_average()}
     return TableResult(
         table, budget_name, budget, budget.data.dataset, binarization, train_pixels.size(0), test.size(0),
-        rows, wall, machine, notes=list(budget.choices),
+        rows, wall, machine, notes=list(budget.choices), seed=context.seed,
+        provenance=provenance(data_files_read(budget.data.dataset, data_root)),
     )
+
+
+def data_files_read(dataset: str, data_root: str | None) -> list[Path]:
+    """The files of ``dataset`` that :func:`load_images` reads from ``data_root`` (none for embedded data)."""
+    if data_root is None:
+        return []
+    spec = get_dataset_spec(dataset)
+    forms = {remote.name for split in ("train", "test") for remote in spec.form_in_folder(split, Path(data_root)).files_for_split(split)}
+    return [Path(data_root) / name for name in sorted(forms) if (Path(data_root) / name).is_file()]
 
 
 def _with_dataset(budget: Any, dataset: str) -> Any:
@@ -666,6 +761,8 @@ def to_json(result: TableResult) -> dict[str, Any]:
         "wall_seconds": result.wall_seconds,
         "machine": result.machine,
         "notes": result.notes,
+        "seed": result.seed,
+        "provenance": result.provenance,
         "rows": rows,
         "ranking": _jsonable(ranking(result.rows)),
     }
@@ -813,6 +910,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bihm1 only: objectives to run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="bihm1 only: training seeds")
     parser.add_argument("--redo", action="store_true", help="bihm1 only: rerun jobs that have a result file")
+    parser.add_argument("--seed", type=int, default=SEED, help="MNIST tables: the training seed (output names carry it)")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="MNIST tables: keep checkpoints and finished evaluations here and resume from them "
+                             "(default for --budget full: benchmarks/runs/<table>_full_seed<seed>)")
     parser.add_argument("--render", type=Path, default=None,
                         help="only rewrite the Markdown next to this JSON report (no training)")
     return parser
@@ -846,8 +947,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.table == uci_bihm.TABLE:
         return run_uci_table(args, sys.argv[1:] if argv is None else argv)
-    result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset)
-    output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}.json"
+    runs_dir = args.runs_dir
+    if runs_dir is None and args.budget == "full":
+        runs_dir = DEFAULT_RUNS_DIR / f"{args.table}_{args.budget}_seed{args.seed}"
+    context = RunContext(seed=args.seed, folder=runs_dir)
+    result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset, context)
+    suffix = "" if args.seed == SEED else f"_seed{args.seed}"
+    output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}{suffix}.json"
     _, markdown = write_report(result, output)
     print(markdown.read_text())
     print(f"wrote {output} and {markdown}", file=sys.stderr)

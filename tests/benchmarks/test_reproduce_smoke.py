@@ -119,3 +119,19 @@ def test_unknown_names_are_refused():
 def test_short_source_keeps_paper_and_table():
     assert short_source(paper_values.BIHM_TABLE_3) == "BiHM Table 3"
     assert short_source(paper_values.DVAEPP_TABLE_2) == "DVAE++ Table 2"
+
+
+def test_a_rerun_with_a_runs_dir_resumes_and_reuses_finished_evaluations(tmp_path):
+    from benchmarks.reproduce import EVALUATION_FILE, RunContext
+
+    context = RunContext(seed=3, folder=tmp_path / "runs")
+    first = run_table("bihm3", "tiny", context=context)
+    evaluations = sorted((tmp_path / "runs").rglob(EVALUATION_FILE))
+    assert len(evaluations) == len(first.rows)
+    assert all((path.parent / "stage1" / "checkpoint.pt").is_file() for path in evaluations)
+    second = run_table("bihm3", "tiny", context=context)
+    for before, after in zip(first.rows, second.rows):
+        assert after.steps == before.steps  # the finished stage is resumed, not retrained
+        assert after.eval_seconds == before.eval_seconds  # the saved evaluation, not a new one
+        assert torch.equal(after.per_image_log_p, before.per_image_log_p)
+    assert second.seed == 3 and second.provenance["commit"]
