@@ -8,7 +8,9 @@ that produced it. :func:`provenance` gathers that link once per run:
 * the exact command line;
 * the SHA-256 of every data file read;
 * the machine: CPU model, cores, torch threads, library versions, load average;
-* every library module the run imported, with its git blob hash (``library_files``).
+* the library files the result's code ran, with their git blob hashes (``library_files``),
+  found by tracing a short probe of the configuration (:func:`library_files_run_by`), or
+  every library module imported where no probe is given.
 
 The last item is what keeps a number tied to its code without needing the git history:
 ``tests/benchmarks/test_results_fresh.py`` recomputes the blob hash of each recorded file
@@ -24,7 +26,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,31 @@ def git_blob_hash(path: Path) -> str:
     """The hash git gives the file's content (``git hash-object``), computed here without git."""
     content = path.read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def library_files_run_by(function: Callable[[], Any]) -> dict[str, str]:
+    """Repository-relative path to blob hash of every library file with code that ``function()`` ran.
+
+    Traced with :func:`sys.setprofile` (a Python call event per function entered), so
+    it is meant for a short probe: one training step and one small evaluation of the
+    configuration a result comes from. Torch's and Pyro's own files are not recorded.
+    """
+    library_roots = tuple(str(REPOSITORY / path) + os.sep for path in LIBRARY_PATHS)
+    seen: set[str] = set()
+
+    def record(frame, event, argument):  # noqa: ARG001 (the profiler's signature)
+        if event == "call":
+            filename = frame.f_code.co_filename
+            if filename.startswith(library_roots):
+                seen.add(filename)
+
+    previous = sys.getprofile()
+    sys.setprofile(record)
+    try:
+        function()
+    finally:
+        sys.setprofile(previous)
+    return {Path(name).relative_to(REPOSITORY).as_posix(): git_blob_hash(Path(name)) for name in sorted(seen)}
 
 
 def used_library_files() -> dict[str, str]:
@@ -129,13 +156,19 @@ def machine() -> dict[str, Any]:
     }
 
 
-def provenance(data_files: Iterable[Path], argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The record every result file carries (see the module docstring)."""
+def provenance(
+    data_files: Iterable[Path], argv: Sequence[str] | None = None, library_files: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The record every result file carries (see the module docstring).
+
+    ``library_files``: the files the result's code paths ran (:func:`library_files_run_by`);
+    default: every library module imported (:func:`used_library_files`), a superset.
+    """
     return {
         "commit": current_commit(),
         "uncommitted_library_changes": uncommitted_library_changes(),
         "command": " ".join([Path(sys.executable).name, *(sys.argv if argv is None else argv)]),
         "data_sha256": data_hashes(data_files),
         "machine": machine(),
-        "library_files": used_library_files(),
+        "library_files": used_library_files() if library_files is None else library_files,
     }

@@ -33,7 +33,7 @@ import pyro
 import torch
 
 from benchmarks import paper_values
-from benchmarks.provenance import provenance
+from benchmarks.provenance import library_files_run_by, provenance
 from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from pyro_dgm.data import BinarizedBatches, load_dataset
 from pyro_dgm.data.registry import DNA_SPLIT_NOTE, get_dataset_spec
@@ -262,13 +262,37 @@ def evaluate_and_write(job, budget, root, model, guide, curve, train_seconds, ba
         "eval_seconds": eval_seconds,
         "curve": asdict(curve),
         "notes": [DNA_SPLIT_NOTE] if job.dataset == "dna" else [],
-        "provenance": provenance(data_files(job.dataset, root), argv),
+        "provenance": provenance(data_files(job.dataset, root), argv, library_files=probe_library_files(job, budget, root)),
     }
     output = result_path(job)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(record, indent=1) + "\n")
     log(f"{job.name}: test -log p(x) {-metrics['log_p']:.3f} ± {metrics['log_p_se']:.3f}; wrote {output}")
     return output
+
+
+PROBE_EXAMPLES, PROBE_PARTICLES, PROBE_PARTITION_SAMPLES = 4, 2, 16
+"""Size of the probe that finds the library files a job runs: one step, one estimate, one Z^2."""
+
+
+def probe_library_files(job: Job, budget: UCIBudget, root: Path) -> dict[str, str]:
+    """The library files (with blob hashes) that ``job``'s training step and evaluation run, traced on a
+    tiny probe with fresh modules; the global RNG states are restored afterwards."""
+    def probe() -> None:
+        model, guide, objective = build(job, replace(budget, num_particles=PROBE_PARTICLES))
+        pyro.clear_param_store()
+        svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": budget.learning_rate}), loss=objective)
+        x = load_dataset(job.dataset, "valid", root=root)[:PROBE_EXAMPLES]
+        svi.step(x, num_data=PROBE_EXAMPLES)
+        test_estimates(model, guide, x, PROBE_PARTICLES)
+        if job.method == "BiHM":
+            estimate_sbn_log_partition_squared(model, guide, num_outer=PROBE_PARTITION_SAMPLES)
+
+    state = capture_rng_state()
+    try:
+        return library_files_run_by(probe)
+    finally:
+        restore_rng_state(state)
 
 
 def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int]) -> list[Job]:
