@@ -52,8 +52,10 @@ def test_tiny_jobs_write_results_with_provenance_and_render(uci_root, isolated_f
         provenance = record["provenance"]
         assert provenance["commit"] and "--table bihm1" in provenance["command"]
         assert provenance["data_sha256"]["nips.test.data"] == UCI_SHA256["nips"]["test"]
-        assert "benchmarks/uci_bihm.py" not in provenance["library_files"]  # library code only
-        assert "pyro_dgm/infer/bihm.py" in provenance["library_files"]
+        ran = provenance["library_files"]  # the files the job's code paths ran, library code only
+        objective, other = ("bihm", "rws") if record["job"]["method"] == "BiHM" else ("rws", "bihm")
+        assert f"pyro_dgm/infer/{objective}.py" in ran and f"pyro_dgm/infer/{other}.py" not in ran
+        assert "pyro_dgm/models/sbn.py" in ran and "benchmarks/uci_bihm.py" not in ran
         assert record["curve"]["epochs"] and record["paper"]["nll"] > 0
     bihm = json.loads(results[0].read_text())["metrics"]
     assert {"log_p_star", "log_z2", "ess_percent"} <= set(bihm)
