@@ -25,13 +25,15 @@ the wall time and the machine (CPU, threads, load average before and after).
 Run from the repository root::
 
     python -m benchmarks.reproduce --table bihm3 --budget small \\
-        --data-root /path/to/mnist --output benchmarks/results/bihm3_small.json
+        --data-root ../shared/data/binarized_mnist --output benchmarks/results/bihm3_small.json
+    python -m benchmarks.reproduce --table bihm1 --budget full --data-root ../shared/data/uci
     python -m benchmarks.reproduce --table dvaepp1 --budget full --device cuda --data-root ...
 
-Training binarises MNIST statically by default (one fixed-seed draw, the protocol of
-the papers' "statically binarised MNIST", but not Larochelle's file, which is not
-available offline); ``--binarization dynamic`` redraws every epoch. The test images are
-one fixed-seed draw either way.
+The ``small`` and ``full`` budgets read the papers' data, Larochelle's statically
+binarised MNIST (``--data-root`` holds ``binarized_mnist_{train,valid,test}.mat`` or the
+``.amat`` files), and score the whole test set; ``tiny`` binarises the embedded grey
+subset with one fixed-seed draw. ``--table bihm1`` is BiHM Table 1 on the UCI sets
+(:mod:`benchmarks.uci_bihm`; ``--data-root`` holds ``<name>.{train,valid,test}.data``).
 """
 
 from __future__ import annotations
@@ -896,7 +898,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=(*TABLES, uci_bihm.TABLE), help="required unless --render is given")
     parser.add_argument("--budget", default="tiny", choices=BUDGETS)
-    parser.add_argument("--data-root", default=None, help="a folder holding the MNIST IDX files (small, full)")
+    parser.add_argument("--data-root", default=None,
+                        help="small, full: the folder with binarized_mnist_{train,valid,test}.mat (or .amat); "
+                             "bihm1: the folder with <name>.{train,valid,test}.data")
     parser.add_argument("--dataset", default=None, help="override the budget's dataset (mnist, embedded_mnist)")
     parser.add_argument("--binarization", default="static", choices=("static", "dynamic"))
     parser.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto")
