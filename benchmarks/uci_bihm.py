@@ -109,13 +109,20 @@ BUDGETS = {
 
 @dataclass(frozen=True)
 class Job:
+    """One (dataset, method, seed); ``learning_rate`` overrides the budget's (a diagnostic run, named apart)."""
+
     dataset: str
     method: str
     seed: int
+    learning_rate: float | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}-{self.method}-seed{self.seed}"
+        suffix = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
+        return f"{self.dataset}-{self.method}-seed{self.seed}{suffix}"
+
+    def budget(self, budget: "UCIBudget") -> "UCIBudget":
+        return budget if self.learning_rate is None else replace(budget, learning_rate=self.learning_rate)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -184,6 +191,7 @@ def result_path(job: Job) -> Path:
 
 def train(job: Job, budget: UCIBudget, root: Path, *, log=print, argv: Sequence[str] | None = None) -> Path:
     """Train ``job`` to convergence (resuming from its checkpoint), evaluate the best parameters, write the result."""
+    budget = job.budget(budget)
     model, guide, objective = build(job, budget)
     pyro.clear_param_store()
     optimiser = pyro.optim.Adam({"lr": budget.learning_rate})
@@ -295,19 +303,20 @@ def probe_library_files(job: Job, budget: UCIBudget, root: Path) -> dict[str, st
         restore_rng_state(state)
 
 
-def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int]) -> list[Job]:
-    return [Job(dataset, method, seed) for dataset in datasets for method in methods for seed in seeds]
+def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+         learning_rate: float | None = None) -> list[Job]:
+    return [Job(dataset, method, seed, learning_rate) for dataset in datasets for method in methods for seed in seeds]
 
 
 def run(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int], budget_name: str, root: Path,
-        *, redo: bool = False, argv: Sequence[str] | None = None) -> list[Path]:
+        *, redo: bool = False, argv: Sequence[str] | None = None, learning_rate: float | None = None) -> list[Path]:
     """Run every job not finished yet (``redo``: also the finished ones); returns the result files.
 
     ``argv``: the command line recorded in each result (default ``sys.argv``).
     """
     budget = BUDGETS[budget_name]
     outputs = []
-    for job in jobs(datasets, methods, seeds):
+    for job in jobs(datasets, methods, seeds, learning_rate):
         if result_path(job).is_file() and not redo:
             outputs.append(result_path(job))
             continue
@@ -338,38 +347,41 @@ def _cell(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def table_row(dataset: str, method: str, learning_rate: float, group: Sequence[dict[str, Any]]) -> str:
+    """One Markdown row: ours (mean ± sd over the seeds in ``group``) beside the paper's values."""
+    summary = summarise(group)
+    paper = paper_values.BIHM1.get((dataset, method), {})
+    ours = -summary["log_p"]
+    gap = ours - paper["nll"] if "nll" in paper else None
+    star = -summary["log_p_star"] if "log_p_star" in summary else None
+    minus_2_log_z = -summary["log_z2"] if "log_z2" in summary else None
+    star_cell = f"{_cell(star)} ± {_cell(summary.get('log_p_star_sd'))}" if star is not None else "–"
+    ess_cell = _cell(summary.get("ess_percent"), 1) if method == "BiHM" else "–"
+    converged = sum(record["converged"] for record in group)
+    return (
+        f"| {dataset} | {method} | {'-'.join(map(str, group[0]['layer_sizes'][1:]))} | {learning_rate:g} "
+        f"| {summary['seeds']} | {_cell(ours)} ± {_cell(summary.get('log_p_sd'))} | {_cell(paper.get('nll'))} "
+        f"| {_cell(gap)} | {star_cell} | {_cell(paper.get('nll_star'))} | {_cell(minus_2_log_z)} "
+        f"| {_cell(paper.get('minus_2_log_z'))} | {ess_cell} | {_cell(paper.get('ess_percent'), 1)} "
+        f"| {summary['epochs']:.0f} | {converged}/{len(group)} | {summary['steps_per_second']:.0f} |"
+    )
+
+
 def render_table(results_dir: Path | None = None) -> str:
     """Markdown: per dataset and method, ours (mean ± sd over seeds) beside BiHM Table 1."""
     results_dir = RESULTS_DIR if results_dir is None else results_dir
-    records: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    records: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
     for path in sorted(results_dir.glob("*.json")):
         record = json.loads(path.read_text())
-        records.setdefault((record["job"]["dataset"], record["job"]["method"]), []).append(record)
+        key = (record["job"]["dataset"], record["job"]["method"], record["budget"]["learning_rate"])
+        records.setdefault(key, []).append(record)
     lines = [
-        "| dataset | method | layers | seeds | −log p(x) ours | paper | gap | −log p*(x) ours | paper | −2 log Z ours | paper "
-        "| ESS % ours | paper | epochs | steps/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| dataset | method | layers | lr | seeds | −log p(x) ours | paper | gap | −log p*(x) ours | paper "
+        "| −2 log Z ours | paper | ESS % ours | paper | epochs | converged | steps/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for dataset in DATASETS:
-        for method in METHODS:
-            group = records.get((dataset, method))
-            if not group:
-                continue
-            summary = summarise(group)
-            paper = paper_values.BIHM1.get((dataset, method), {})
-            ours = -summary["log_p"]
-            gap = ours - paper["nll"] if "nll" in paper else None
-            star = -summary["log_p_star"] if "log_p_star" in summary else None
-            minus_2_log_z = -summary["log_z2"] if "log_z2" in summary else None
-            lines.append(
-                f"| {dataset} | {method} | {'-'.join(map(str, group[0]['layer_sizes'][1:]))} | {summary['seeds']} "
-                f"| {_cell(ours)} ± {_cell(summary.get('log_p_sd'))} | {_cell(paper.get('nll'))} | {_cell(gap)} "
-                f"| {_cell(star)}{' ± ' + _cell(summary.get('log_p_star_sd')) if star is not None else ''} "
-                f"| {_cell(paper.get('nll_star'))} "
-                f"| {_cell(minus_2_log_z)} | {_cell(paper.get('minus_2_log_z'))} "
-                f"| {_cell(summary.get('ess_percent'), 1) if method == 'BiHM' else '–'} | {_cell(paper.get('ess_percent'), 1)} "
-                f"| {summary['epochs']:.0f} | {summary['steps_per_second']:.0f} |"
-            )
+    ordered = sorted(records.items(), key=lambda item: (DATASETS.index(item[0][0]), METHODS.index(item[0][1]), -item[0][2]))
+    lines += [table_row(dataset, method, learning_rate, group) for (dataset, method, learning_rate), group in ordered]
     return "\n".join(lines) + "\n"
 
 
