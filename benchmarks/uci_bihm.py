@@ -33,7 +33,7 @@ import pyro
 import torch
 
 from benchmarks import paper_values
-from benchmarks.provenance import library_files_run_by, provenance
+from benchmarks.provenance import git, library_files_run_by, provenance
 from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from pyro_dgm.data import BinarizedBatches, load_dataset
 from pyro_dgm.data.registry import DNA_SPLIT_NOTE, get_dataset_spec
@@ -301,6 +301,24 @@ def probe_library_files(job: Job, budget: UCIBudget, root: Path) -> dict[str, st
         return library_files_run_by(probe)
     finally:
         restore_rng_state(state)
+
+
+def backfill_library_files(result: Path, root: Path) -> None:
+    """Give a result written before results recorded their library files (commit 7a67c27) the files
+    its job's probe runs today, with their blob hashes *at the result's own commit* (``git rev-parse
+    <commit>:<path>``), so the freshness test compares against the code that produced the numbers."""
+    record = json.loads(result.read_text())
+    provenance_record = record["provenance"]
+    if provenance_record.get("library_files"):
+        return
+    job = Job(**record["job"])
+    probed = probe_library_files(job, BUDGETS["tiny"], root)
+    commit = provenance_record["commit"]
+    provenance_record["library_files"] = {path: git("rev-parse", f"{commit}:{path}") for path in probed}
+    provenance_record["library_files_note"] = (
+        "recorded after the run: the files the job's one-step probe runs, hashed as at the run's commit"
+    )
+    result.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
