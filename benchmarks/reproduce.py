@@ -914,6 +914,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bihm1 only: objectives to run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="bihm1 only: training seeds")
     parser.add_argument("--redo", action="store_true", help="bihm1 only: rerun jobs that have a result file")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="bihm1 only: raise the step cap; jobs that stopped at a lower cap unconverged continue")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="bihm1 only: override the budget's Adam step size (the jobs are named apart)")
     parser.add_argument("--seed", type=int, default=SEED, help="MNIST tables: the training seed (output names carry it)")
@@ -930,7 +932,8 @@ def run_uci_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.data_root is None:
         raise SystemExit("--table bihm1 needs --data-root: the folder with <dataset>.{train,valid,test}.data")
     uci_bihm.run(args.datasets, args.methods, args.seeds, args.budget, Path(args.data_root), redo=args.redo,
-                 argv=["-m", "benchmarks.reproduce", *argv], learning_rate=args.learning_rate)
+                 argv=["-m", "benchmarks.reproduce", *argv], learning_rate=args.learning_rate,
+                 max_steps=args.max_steps)
     table = uci_bihm.render_table()
     output = uci_bihm.RESULTS_DIR.with_suffix(".md")
     output.write_text(table)

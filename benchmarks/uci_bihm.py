@@ -13,8 +13,9 @@ evaluated on the whole test set:
 * ESS %: Kish's effective sample size of the BiHM weights :math:`\sqrt{w_k}` (Sec. 4.1)
   as a percentage of K, averaged over test examples (and the same for :math:`w_k`).
 
-Jobs checkpoint at every evaluation into ``benchmarks/runs/bihm1/<job>/`` (not committed)
-and resume from there; a finished job writes ``benchmarks/results/bihm1/<job>.json`` with
+Jobs checkpoint at every evaluation into ``benchmarks/checkpoints/bihm1/<job>/`` (committed,
+so a later session continues them) and resume from there; a finished job writes
+``benchmarks/results/bihm1/<job>.json`` with
 its provenance (:mod:`benchmarks.provenance`) and its validation curve. The table is
 rendered from those files by :func:`render_table`.
 """
@@ -45,7 +46,9 @@ from pyro_dgm.models import BottomUpGuide, SigmoidBeliefNet
 from pyro_dgm.models.sbn import BIHM_L1_STRENGTH
 
 TABLE = "bihm1"
-RUNS_DIR = Path("benchmarks/runs") / TABLE
+RUNS_DIR = Path("benchmarks/checkpoints") / TABLE
+"""Job checkpoints, tracked by git (a few MB each) so that a job stopped by the end of a session, or one
+that reached its step cap before converging, is continued by a later session instead of restarted."""
 RESULTS_DIR = Path("benchmarks/results") / TABLE
 
 DATASETS = ("dna", "mushrooms", "nips")
@@ -321,21 +324,28 @@ def backfill_library_files(result: Path, root: Path) -> None:
     result.write_text(json.dumps(record, indent=1) + "\n")
 
 
+def is_finished(record: dict[str, Any], budget: UCIBudget) -> bool:
+    """A result stands if its job converged, or if it already had the step cap ``budget`` allows
+    (a larger ``max_steps`` continues an unconverged job from its checkpoint)."""
+    return record["converged"] or record["budget"]["max_steps"] >= budget.max_steps
+
+
 def jobs(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
          learning_rate: float | None = None) -> list[Job]:
     return [Job(dataset, method, seed, learning_rate) for dataset in datasets for method in methods for seed in seeds]
 
 
 def run(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int], budget_name: str, root: Path,
-        *, redo: bool = False, argv: Sequence[str] | None = None, learning_rate: float | None = None) -> list[Path]:
+        *, redo: bool = False, argv: Sequence[str] | None = None, learning_rate: float | None = None,
+        max_steps: int | None = None) -> list[Path]:
     """Run every job not finished yet (``redo``: also the finished ones); returns the result files.
 
     ``argv``: the command line recorded in each result (default ``sys.argv``).
     """
-    budget = BUDGETS[budget_name]
+    budget = with_overrides(BUDGETS[budget_name], max_steps=max_steps)
     outputs = []
     for job in jobs(datasets, methods, seeds, learning_rate):
-        if result_path(job).is_file() and not redo:
+        if result_path(job).is_file() and not redo and is_finished(json.loads(result_path(job).read_text()), budget):
             outputs.append(result_path(job))
             continue
         outputs.append(train(job, budget, root, argv=argv))

@@ -75,3 +75,12 @@ def test_a_job_resumes_from_its_checkpoint(uci_root, isolated_folders):
     assert any("resumed at epoch 1" in message for message in messages)
     assert second["curve"]["epochs"][: len(first["curve"]["epochs"])] == first["curve"]["epochs"]
     assert second["epochs"] == 2 and second["steps"] == 8
+
+
+def test_only_an_unconverged_job_below_the_new_step_cap_is_run_again():
+    budget = uci_bihm.BUDGETS["full"]
+    capped = {"converged": False, "budget": {"max_steps": budget.max_steps}}
+    assert uci_bihm.is_finished(capped, budget)
+    assert not uci_bihm.is_finished(capped, uci_bihm.with_overrides(budget, max_steps=2 * budget.max_steps))
+    converged = {"converged": True, "budget": {"max_steps": budget.max_steps}}
+    assert uci_bihm.is_finished(converged, uci_bihm.with_overrides(budget, max_steps=2 * budget.max_steps))
