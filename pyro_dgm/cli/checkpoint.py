@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     pyro.util.set_rng_state({key: state[key] for key in ("torch", "random", "numpy")})
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def preserved_rng_state() -> Iterator[None]:
+    """Run the block, then put every generator back where it was: the block draws no number of the run's."""
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:

@@ -26,7 +26,13 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from pyro_dgm.cli.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    preserved_rng_state,
+    restore_rng_state,
+    save_checkpoint,
+)
 from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.data import BinarizedBatches
@@ -295,6 +301,7 @@ class Trainer:
             else {}
         )
         shard = x if self.group is None else self.group.shard(x)
+        self._settle_max_plate_nesting(shard, num_data, extra)
         loss = self.svi.step(shard, num_data=num_data, **extra)
         if not math.isfinite(loss):
             self.save()
@@ -307,6 +314,23 @@ class Trainer:
         self._state.epoch_loss_sum += loss * x.shape[0] / num_data
         self._state.epoch_num_points += x.shape[0]
         return loss
+
+    def _settle_max_plate_nesting(self, x: torch.Tensor, num_data: int, extra: dict[str, Any]) -> None:
+        """Let the objective guess ``max_plate_nesting`` without drawing from the run's generators.
+
+        An ELBO built with ``max_plate_nesting=inf`` guesses it on its first step by
+        running model and guide once, which draws random numbers. The first step of a
+        resumed process would then draw them *after* the checkpoint's RNG states were
+        restored, and the run would leave the path of an uninterrupted one. Guessing here,
+        with every generator put back afterwards, keeps both runs on the same stream.
+        """
+        objective = self.experiment.objective
+        if getattr(objective, "max_plate_nesting", None) != math.inf:
+            return
+        with preserved_rng_state(), torch.no_grad():
+            objective._guess_max_plate_nesting(
+                self.experiment.model, self.experiment.guide, (x,), {"num_data": num_data, **extra}
+            )
 
     def _finish_epoch(self, epoch: int, seconds: float) -> None:
         record: dict[str, Any] = {
