@@ -158,14 +158,15 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         num_sweeps: int = DEFAULT_NUM_SWEEPS,
         log_partition_gradient: LogPartitionGradient = "persistent",
     ) -> None:
+        # num_particles <= 0 would make every step a silent no-op (no particle, loss 0)
+        for name, value in (("num_particles", num_particles), ("num_chains", num_chains), ("num_sweeps", num_sweeps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         super().__init__(
             num_particles=num_particles,
             max_plate_nesting=max_plate_nesting,
             vectorize_particles=vectorize_particles,
         )
-        for name, value in (("num_chains", num_chains), ("num_sweeps", num_sweeps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
         if log_partition_gradient not in ("persistent", "exact"):
             raise ValueError(
                 "log_partition_gradient must be 'persistent' or 'exact', got "

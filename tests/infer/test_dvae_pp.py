@@ -25,6 +25,7 @@ from pyro_dgm.distributions.binary_limit import BinaryLimit
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
+from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.log_likelihood import log_likelihood
@@ -431,3 +432,11 @@ def test_log_z_of_a_large_rbm_is_omitted_from_the_value_with_one_warning():
     )
     with pytest.raises(ValueError, match="needs the exact log Z of the RBM at site 'z'"):
         DVAEPlusPlusELBO(log_partition_gradient="exact").loss(model, guide, x)
+
+
+@pytest.mark.parametrize("objective", [DVAEPlusPlusELBO, DVAEELBO])
+@pytest.mark.parametrize("num_particles", [-3, 0, 2.5, True])
+def test_num_particles_must_be_a_positive_int(objective, num_particles):
+    # -3 and 0 used to train as a silent no-op (no particle: loss 0, no gradient)
+    with pytest.raises(ValueError, match=re.escape(f"num_particles must be a positive int, got {num_particles!r}")):
+        objective(num_particles=num_particles)
