@@ -281,6 +281,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
                 stacklevel=4,
             )
         smoothed = smoothed_site_names(model_trace)
+        _check_binary_sites_follow_their_groups(guide_trace, priors)
         _check_reparameterised_before(guide_trace, priors, smoothed)
         loss, surrogate_loss = super()._differentiable_loss_particle(
             _without(model_trace, smoothed), _without(guide_trace, smoothed)
@@ -411,6 +412,26 @@ class DVAEPlusPlusELBO(Trace_ELBO):
             "log Z (its gradient is still estimated from the persistent chains)",
             stacklevel=3,
         )
+
+
+def _check_binary_sites_follow_their_groups(guide_trace: Trace, priors) -> None:
+    r"""The guide draws each binary prior site after the :math:`\zeta` sites that smooth it.
+
+    The hierarchical posterior (DVAE Eq. 10) draws :math:`z_j` from the smoother's
+    posterior :math:`\nu_j(\zeta_j)`; a guide that draws :math:`z` first and
+    :math:`\zeta` independently pairs values the model's :math:`r(\zeta \mid z)` may not
+    support (in the binary limit :math:`\zeta = z` every such weight is zero).
+    """
+    order = list(guide_trace.nodes)
+    for prior in priors:
+        if prior.name not in guide_trace.nodes:
+            continue  # check_guide_covers_model names the missing site
+        later = [group.name for group in prior.groups if order.index(group.name) > order.index(prior.name)]
+        if later:
+            raise ValueError(
+                f"guide site '{prior.name}' is sampled before {later}, which smooth it: draw "
+                f"'{prior.name}' after its zeta sites, from their posterior nu (DVAE Eq. 10)"
+            )
 
 
 def _check_reparameterised_before(guide_trace: Trace, priors, smoothed: set[str]) -> None:

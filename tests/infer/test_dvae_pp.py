@@ -440,3 +440,17 @@ def test_num_particles_must_be_a_positive_int(objective, num_particles):
     # -3 and 0 used to train as a silent no-op (no particle: loss 0, no gradient)
     with pytest.raises(ValueError, match=re.escape(f"num_particles must be a positive int, got {num_particles!r}")):
         objective(num_particles=num_particles)
+
+
+def test_guide_drawing_the_binary_site_before_its_zeta_sites_is_an_error():
+    model, _ = _small_pair()
+
+    def binary_site_first(x):
+        with pyro.plate("data", x.size(0)):
+            pyro.sample("z", dist.Bernoulli(0.5 * torch.ones(x.size(0), 4, dtype=torch.float64)).to_event(1))
+            for name in ("zeta0", "zeta1"):
+                smoother = OverlappingExponential(BETA, logits=torch.zeros(x.size(0), 2, dtype=torch.float64))
+                pyro.sample(name, smoother.to_event(1))
+
+    with pytest.raises(ValueError, match=re.escape("guide site 'z' is sampled before ['zeta0', 'zeta1']")):
+        DVAEPlusPlusELBO().loss(model, binary_site_first, tiny_data())
