@@ -31,11 +31,11 @@ from pyro_dgm.cli.chain_report import (
     record_p_star_chains,
     write_draws,
 )
-from pyro_dgm.cli.checkpoint import load_checkpoint
+from pyro_dgm.cli.checkpoint import check_checkpoint_fits, load_checkpoint, load_module_states
 from pyro_dgm.cli.distributed import init_from_environment, leave_group
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
-from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.cli.run_directory import RunDirectory, RunFolderError
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import (
     BinarizedBatches,
@@ -215,8 +215,9 @@ def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, A
     data_dim = dataset_info(config["dataset"]).example_shape[0]
     built = build_model(config, data_dim)
     payload = load_checkpoint(run.checkpoint_path, map_location="cpu")
-    for name, module in built.modules.items():
-        module.load_state_dict(payload["modules"][name])
+    check_checkpoint_fits(payload, config, run.checkpoint_path)
+    load_module_states(built.modules, payload, run.checkpoint_path)
+    for module in built.modules.values():
         module.to(device)
     return config, built, payload
 
@@ -274,6 +275,7 @@ def command_train(args: argparse.Namespace) -> int:
         evaluate=evaluate_valid if valid_data is not None and (group is None or group.is_main) else None,
         progress=not args.no_progress,
         group=group,
+        config=config,
     )
     try:
         metrics = trainer.fit(resume=args.resume)
@@ -308,7 +310,6 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     if chains:
         result["chains"] = {site: {**diagnostics.summary, "seed": args.seed} for site, diagnostics in chains.items()}
-    run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     khat = (
         f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
@@ -320,6 +321,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
         f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
+    # Printed first: a run folder that cannot be written costs the file, not the estimate.
+    run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     for site, diagnostics in chains.items():
         print(_report_chains(run, diagnostics, f"evaluation_chains_{site}.nc"))
     return 0
@@ -406,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pyro").setLevel(logging.WARNING)  # Pyro logs every max_plate_nesting guess at INFO
     try:
         return COMMANDS[args.command](args)
-    except (ConfigurationError, FileNotFoundError, DatasetUnavailableError) as error:
+    except (ConfigurationError, RunFolderError, FileNotFoundError, DatasetUnavailableError) as error:
         print(f"pyro-dgm {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
 

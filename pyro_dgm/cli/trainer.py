@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 
 from pyro_dgm.cli.checkpoint import (
     capture_rng_state,
+    check_checkpoint_fits,
     load_checkpoint,
+    load_module_states,
     preserved_rng_state,
     restore_rng_state,
     save_checkpoint,
@@ -126,6 +128,8 @@ class Trainer:
             :mod:`pyro_dgm.cli.distributed`): each process takes its shard of every
             global minibatch, gradients are averaged, and only rank 0 writes the run
             folder (its checkpoint holds every rank's RNG state).
+        config: the run's configuration, stored in every checkpoint so that resuming
+            from a checkpoint of another model or architecture is refused by name.
     """
 
     def __init__(
@@ -137,8 +141,10 @@ class Trainer:
         evaluate: Callable[[], dict[str, float]] | None = None,
         progress: bool = True,
         group: ProcessGroup | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.experiment = experiment
+        self.config = config
         self.batches = batches
         self.schedule = schedule
         self.run = run
@@ -185,6 +191,7 @@ class Trainer:
             "epoch_loss_sum": self._state.epoch_loss_sum,
             "epoch_num_points": self._state.epoch_num_points,
             "metrics": self._state.metrics,
+            "config": self.config,
         }
 
     def _gather_rng_states(self) -> dict[str, Any] | list[dict[str, Any]]:
@@ -205,11 +212,11 @@ class Trainer:
 
     def restore(self) -> None:
         """Load the run folder's checkpoint into this trainer (modules in place, then the rest)."""
-        payload = load_checkpoint(self.run.checkpoint_path, map_location="cpu")
-        for name, module in self.experiment.modules.items():
-            if name not in payload["modules"]:
-                raise ValueError(f"the checkpoint has no state for module '{name}'")
-            module.load_state_dict(payload["modules"][name])  # copies in place: Pyro keeps its references
+        path = self.run.checkpoint_path
+        payload = load_checkpoint(path, map_location="cpu")
+        if self.config is not None:
+            check_checkpoint_fits(payload, self.config, path)
+        load_module_states(self.experiment.modules, payload, path)  # in place: Pyro keeps its references
         self.optimiser.set_state(payload["optimiser"])
         objective = self.experiment.objective
         if payload["objective"] is not None:
