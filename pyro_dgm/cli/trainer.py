@@ -38,6 +38,7 @@ from pyro_dgm.cli.checkpoint import (
 from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.data import BinarizedBatches
+from pyro_dgm.infer.validation import check_observed_data
 
 
 @dataclass
@@ -307,6 +308,8 @@ class Trainer:
             if self.experiment.step_kwargs is not None
             else {}
         )
+        epoch, batch_index = divmod(self._state.step, len(self.batches))
+        check_observed_data(x, batch=f"training batch {batch_index + 1} of epoch {epoch + 1}")
         shard = x if self.group is None else self.group.shard(x)
         self._settle_max_plate_nesting(shard, num_data, extra)
         loss = self.svi.step(shard, num_data=num_data, **extra)
