@@ -38,6 +38,8 @@ from pyro_dgm.cli.run_directory import RunFolderError, write_atomically
 CHECKPOINT_FORMAT_VERSION = 1
 """Bumped whenever the layout below changes; older files are refused with a clear error."""
 
+MAX_DETAIL_CHARS = 240
+"""Longest excerpt of PyTorch's state-dict mismatch report kept in a one-line error."""
 
 def capture_rng_state() -> dict[str, Any]:
     """The state of every generator a training step may draw from."""
@@ -72,8 +74,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 
 def _rng_state_types() -> list[Any]:
     """The non-tensor types a checkpoint stores besides builtins: NumPy's RNG state (an ``ndarray``)."""
-    reconstruct = getattr(numpy, "_core", getattr(numpy, "core", None)).multiarray._reconstruct
-    return [reconstruct, numpy.ndarray, numpy.dtype, type(numpy.dtype(numpy.uint32))]
+    try:
+        from numpy._core.multiarray import _reconstruct  # NumPy >= 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, numpy.ndarray, numpy.dtype, type(numpy.dtype(numpy.uint32))]
 
 
 def _first_line(error: BaseException) -> str:
@@ -169,10 +174,6 @@ def load_module_states(modules: dict[str, torch.nn.Module], payload: dict[str, A
             raise RunFolderError(
                 f"{path} does not fit this run's {type(module).__name__} ('{name}'): {_shorten(details)}"
             ) from None
-
-
-MAX_DETAIL_CHARS = 240
-"""Longest excerpt of PyTorch's state-dict mismatch report kept in the one-line error."""
 
 
 def _shorten(text: str) -> str:
