@@ -126,6 +126,7 @@ def _positive_int_pair(text: str) -> list[int]:
 
 
 DEFAULT_EPOCHS = 10
+"""Epochs of a new run when ``--epochs`` is not given."""
 
 
 def build_parser() -> argparse.ArgumentParser:
