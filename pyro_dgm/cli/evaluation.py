@@ -19,6 +19,7 @@ from pyro_dgm.diagnostics import importance_summary
 from pyro_dgm.diagnostics.importance_diagnostics import MIN_PSIS_NUM_SAMPLES
 from pyro_dgm.infer.importance import effective_sample_size
 from pyro_dgm.infer.log_likelihood import log_likelihood
+from pyro_dgm.infer.validation import check_observed_data
 
 DATA_BLOCK_SIZE = 100
 """Data points per vectorised pass."""
@@ -30,6 +31,7 @@ def evaluate_log_likelihood(
     built: BuiltModel, data: torch.Tensor, num_particles: int, progress: bool = True
 ) -> dict[str, Any]:
     """Mean IW log-likelihood (nats per data point), its standard error, ESS and k-hat summary."""
+    check_observed_data(data, batch="evaluation data")
     model, guide = built.evaluation_pair()
     estimates, log_weight_blocks = [], []
     blocks = data.split(DATA_BLOCK_SIZE)

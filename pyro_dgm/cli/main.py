@@ -31,11 +31,12 @@ from pyro_dgm.cli.chain_report import (
     record_p_star_chains,
     write_draws,
 )
-from pyro_dgm.cli.checkpoint import load_checkpoint
+from pyro_dgm.cli.checkpoint import check_checkpoint_fits, load_checkpoint, load_module_states
 from pyro_dgm.cli.distributed import init_from_environment, leave_group
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
-from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.cli.run_directory import RunDirectory, RunFolderError
+from pyro_dgm.cli.train_config import check_train_config, extend_epochs
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import (
     BinarizedBatches,
@@ -48,6 +49,7 @@ from pyro_dgm.data import (
 from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
 from pyro_dgm.diagnostics.chain_diagnostics import MIN_NUM_STEPS
 from pyro_dgm.infer.bihm_gibbs import inpaint
+from pyro_dgm.infer.validation import ObservedDataError, check_observed_data
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
@@ -112,6 +114,21 @@ def _positive_int_list(text: str) -> list[int]:
     return values
 
 
+def _positive_int_pair(text: str) -> list[int]:
+    """``n1,n2``: exactly two comma-separated positive integers."""
+    try:
+        values = _positive_int_list(text)
+    except argparse.ArgumentTypeError:
+        values = []
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected two comma-separated positive integers n1,n2, got '{text}'")
+    return values
+
+
+DEFAULT_EPOCHS = 10
+"""Epochs of a new run when ``--epochs`` is not given."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyro-dgm", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="binary latent layer sizes, bottom-up (sbn, directed), e.g. 200,200")
     train.add_argument("--hidden", type=_positive_int_list, default=[],
                        help="deterministic hidden layer sizes of the DVAE networks (default: linear)")
-    train.add_argument("--rbm-units", type=_positive_int_list, default=[16, 16],
+    train.add_argument("--rbm-units", type=_positive_int_pair, default=[16, 16],
                        help="n1,n2: the two sides of the RBM prior (dvae_pp, dvae)")
     train.add_argument("--groups", type=_positive_int, default=2, help="groups of the hierarchical posterior over the RBM units")
     train.add_argument("--smoother", default=None,
@@ -138,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fraction of training with a linear KL warm-up (DVAE++ Sec. 7.1)")
     train.add_argument("--pcd-chains", type=_positive_int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
     train.add_argument("--pcd-sweeps", type=_positive_int, default=100, help="Gibbs sweeps of those chains per step")
-    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help=f"default {DEFAULT_EPOCHS}; with --resume: the run's, or more to extend it")
     train.add_argument("--batch-size", type=_positive_int, default=100)
     train.add_argument("--num-particles", "-k", type=_positive_int, default=None,
                        help="K, samples per data point (default 10 for bihm/rws/vimco, 1 otherwise)")
@@ -200,6 +218,7 @@ def _load_split(config: dict[str, Any], split: str, device: torch.device) -> tor
             "the fully connected models need flat binary vectors"
         )
     pixels = load_dataset(config["dataset"], split, root=config.get("data_root"))
+    check_observed_data(pixels, batch=f"dataset '{config['dataset']}', split '{split}'")
     return pixels.to(device)
 
 
@@ -215,8 +234,9 @@ def _restore_model(run: RunDirectory, device: torch.device) -> tuple[dict[str, A
     data_dim = dataset_info(config["dataset"]).example_shape[0]
     built = build_model(config, data_dim)
     payload = load_checkpoint(run.checkpoint_path, map_location="cpu")
-    for name, module in built.modules.items():
-        module.load_state_dict(payload["modules"][name])
+    check_checkpoint_fits(payload, config, run.checkpoint_path)
+    load_module_states(built.modules, payload, run.checkpoint_path)
+    for module in built.modules.values():
         module.to(device)
     return config, built, payload
 
@@ -231,6 +251,14 @@ def _report_chains(
     traces = write_draws(diagnostics, run.path / netcdf_name)
     files = [*written, *([traces] if traces is not None else [])]
     return format_diagnostics(diagnostics) + (f"\n  wrote {', '.join(map(str, files))}" if files else "")
+
+
+def _resume_extension(run: RunDirectory, config: dict[str, Any], epochs: int | None, built: BuiltModel) -> str | None:
+    """Check the checkpoint fits ``config``, then apply ``--epochs`` (see :func:`extend_epochs`)."""
+    payload = load_checkpoint(run.checkpoint_path, map_location="cpu")
+    check_checkpoint_fits(payload, config, run.checkpoint_path)
+    warmup = config.get("kl_warmup") if built.step_kwargs is not None else None
+    return extend_epochs(config, epochs, len(payload.get("metrics", [])), warmup)
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -249,6 +277,8 @@ def command_train(args: argparse.Namespace) -> int:
         if run.config_path.exists() and (group is None or group.is_main):
             raise ConfigurationError(f"{run.path} already holds a run; pass --resume or another --run-dir")
         config = {key: getattr(args, key) for key in TRAIN_KEYS}
+        config["epochs"] = args.epochs or DEFAULT_EPOCHS
+    check_train_config(config)
     pyro.set_rng_seed(config["seed"])
     train_data = _load_split(config, "train", device)
     built = build_model(config, train_data.size(-1))
@@ -257,8 +287,11 @@ def command_train(args: argparse.Namespace) -> int:
     objective = build_objective(config, built)
     if group is not None:  # same initial weights everywhere (also broadcast), then distinct particle noise
         pyro.set_rng_seed(config["seed"] + group.rank)
-    if not args.resume and (group is None or group.is_main):
+    extension = _resume_extension(run, config, args.epochs, built) if args.resume else None
+    if (not args.resume or extension is not None) and (group is None or group.is_main):
         run.write_config(config)
+    if extension is not None and (group is None or group.is_main):
+        print(extension)
     valid_data = _load_binary_split(config, "valid", device, config["seed"]) if config["valid_particles"] > 0 else None
 
     def evaluate_valid() -> dict[str, float]:
@@ -274,6 +307,7 @@ def command_train(args: argparse.Namespace) -> int:
         evaluate=evaluate_valid if valid_data is not None and (group is None or group.is_main) else None,
         progress=not args.no_progress,
         group=group,
+        config=config,
     )
     try:
         metrics = trainer.fit(resume=args.resume)
@@ -308,7 +342,6 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     if chains:
         result["chains"] = {site: {**diagnostics.summary, "seed": args.seed} for site, diagnostics in chains.items()}
-    run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     khat = (
         f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
@@ -320,6 +353,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
         f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
+    # Printed first: a run folder that cannot be written costs the file, not the estimate.
+    run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     for site, diagnostics in chains.items():
         print(_report_chains(run, diagnostics, f"evaluation_chains_{site}.nc"))
     return 0
@@ -406,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pyro").setLevel(logging.WARNING)  # Pyro logs every max_plate_nesting guess at INFO
     try:
         return COMMANDS[args.command](args)
-    except (ConfigurationError, FileNotFoundError, DatasetUnavailableError) as error:
+    except (ConfigurationError, RunFolderError, ObservedDataError, FileNotFoundError, DatasetUnavailableError) as error:
         print(f"pyro-dgm {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -26,10 +26,19 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from pyro_dgm.cli.checkpoint import (
+    capture_rng_state,
+    check_checkpoint_fits,
+    load_checkpoint,
+    load_module_states,
+    preserved_rng_state,
+    restore_rng_state,
+    save_checkpoint,
+)
 from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.data import BinarizedBatches
+from pyro_dgm.infer.validation import check_observed_data
 
 
 @dataclass
@@ -120,6 +129,8 @@ class Trainer:
             :mod:`pyro_dgm.cli.distributed`): each process takes its shard of every
             global minibatch, gradients are averaged, and only rank 0 writes the run
             folder (its checkpoint holds every rank's RNG state).
+        config: the run's configuration, stored in every checkpoint so that resuming
+            from a checkpoint of another model or architecture is refused by name.
     """
 
     def __init__(
@@ -131,8 +142,10 @@ class Trainer:
         evaluate: Callable[[], dict[str, float]] | None = None,
         progress: bool = True,
         group: ProcessGroup | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.experiment = experiment
+        self.config = config
         self.batches = batches
         self.schedule = schedule
         self.run = run
@@ -179,6 +192,7 @@ class Trainer:
             "epoch_loss_sum": self._state.epoch_loss_sum,
             "epoch_num_points": self._state.epoch_num_points,
             "metrics": self._state.metrics,
+            "config": self.config,
         }
 
     def _gather_rng_states(self) -> dict[str, Any] | list[dict[str, Any]]:
@@ -199,11 +213,11 @@ class Trainer:
 
     def restore(self) -> None:
         """Load the run folder's checkpoint into this trainer (modules in place, then the rest)."""
-        payload = load_checkpoint(self.run.checkpoint_path, map_location="cpu")
-        for name, module in self.experiment.modules.items():
-            if name not in payload["modules"]:
-                raise ValueError(f"the checkpoint has no state for module '{name}'")
-            module.load_state_dict(payload["modules"][name])  # copies in place: Pyro keeps its references
+        path = self.run.checkpoint_path
+        payload = load_checkpoint(path, map_location="cpu")
+        if self.config is not None:
+            check_checkpoint_fits(payload, self.config, path)
+        load_module_states(self.experiment.modules, payload, path)  # in place: Pyro keeps its references
         self.optimiser.set_state(payload["optimiser"])
         objective = self.experiment.objective
         if payload["objective"] is not None:
@@ -294,7 +308,10 @@ class Trainer:
             if self.experiment.step_kwargs is not None
             else {}
         )
+        epoch, batch_index = divmod(self._state.step, len(self.batches))
+        check_observed_data(x, batch=f"training batch {batch_index + 1} of epoch {epoch + 1}")
         shard = x if self.group is None else self.group.shard(x)
+        self._settle_max_plate_nesting(shard, num_data, extra)
         loss = self.svi.step(shard, num_data=num_data, **extra)
         if not math.isfinite(loss):
             self.save()
@@ -307,6 +324,23 @@ class Trainer:
         self._state.epoch_loss_sum += loss * x.shape[0] / num_data
         self._state.epoch_num_points += x.shape[0]
         return loss
+
+    def _settle_max_plate_nesting(self, x: torch.Tensor, num_data: int, extra: dict[str, Any]) -> None:
+        """Let the objective guess ``max_plate_nesting`` without drawing from the run's generators.
+
+        An ELBO built with ``max_plate_nesting=inf`` guesses it on its first step by
+        running model and guide once, which draws random numbers. The first step of a
+        resumed process would then draw them *after* the checkpoint's RNG states were
+        restored, and the run would leave the path of an uninterrupted one. Guessing here,
+        with every generator put back afterwards, keeps both runs on the same stream.
+        """
+        objective = self.experiment.objective
+        if getattr(objective, "max_plate_nesting", None) != math.inf:
+            return
+        with preserved_rng_state(), torch.no_grad():
+            objective._guess_max_plate_nesting(
+                self.experiment.model, self.experiment.guide, (x,), {"num_data": num_data, **extra}
+            )
 
     def _finish_epoch(self, epoch: int, seconds: float) -> None:
         record: dict[str, Any] = {

@@ -68,9 +68,18 @@ class MixtureOfRamps(SmoothingTransformation):
 
     def _posterior_probs(self, zeta: torch.Tensor) -> torch.Tensor:
         falling, rising = self._mixture_weighted_ramps(zeta)
-        return rising / (falling + rising)
+        total = falling + rising
+        # Both terms vanish only where q rounds to 1 at zeta = 0 or to 0 at zeta = 1; the
+        # limit there is nu = zeta. The safe denominator keeps the unused branch's gradient finite.
+        degenerate = total == 0
+        return torch.where(degenerate, zeta, rising / torch.where(degenerate, torch.ones_like(total), total))
 
     def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
         q_zero, q_one = self._prob_zero, self._prob_one
-        root = torch.hypot(torch.sqrt(1 - rho) * q_zero, torch.sqrt(rho) * q_one)
-        return (rho / (q_zero + root)).clamp(0, 1)  # Eq. 20, conjugate form; clamp: rounding only
+        # F^{-1}(0) = 0 for every q; computed apart because with 1 - q rounded to 0 (logit
+        # above ~104 in float32) rho = 0 would give 0 / 0 and hypot's gradient at (0, 0) NaN.
+        at_zero = rho == 0
+        rho_safe = torch.where(at_zero, torch.full_like(rho, 0.5), rho)  # any rho in (0, 1)
+        root = torch.hypot(torch.sqrt(1 - rho_safe) * q_zero, torch.sqrt(rho_safe) * q_one)
+        zeta = (rho_safe / (q_zero + root)).clamp(0, 1)  # Eq. 20, conjugate form; clamp: rounding only
+        return torch.where(at_zero, torch.zeros_like(zeta), zeta)

@@ -379,10 +379,14 @@ class SpikeSmoothingTransformation(SmoothingTransformation):
         return torch.zeros_like(rho), self._slab_icdf(rho)
 
     def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
-        slab_fraction = -self._prob_zero_minus(rho) / self._prob_one
+        prob_one, above_spike = self._prob_one, -self._prob_zero_minus(rho)  # q, rho - (1 - q)
         # rho > 1 - q is tested on 1 - q exactly as ``cdf`` computes F(0), so icdf(cdf(0)) = 0.
-        on_slab = (rho > self._prob_zero) & (slab_fraction > 0)
-        safe_fraction = torch.where(on_slab, slab_fraction, torch.ones_like(slab_fraction))
+        on_slab = (rho > self._prob_zero) & (above_spike > 0) & (prob_one > 0)
+        # Off the slab, t is replaced by 1 *before* dividing: a q that underflows (logit below
+        # ~ -88 in float32) would otherwise send 0 * inf = NaN back through the unused branch.
+        safe_fraction = torch.where(on_slab, above_spike, torch.ones_like(above_spike)) / torch.where(
+            on_slab, prob_one, torch.ones_like(prob_one)
+        )
         zeta = self._slab_icdf(safe_fraction).clamp(0, 1)  # clamp: rounding only
         return torch.where(on_slab, zeta, torch.zeros_like(zeta))
 

@@ -11,7 +11,7 @@ from pyro_dgm.infer.smoothed_latents import SmoothedPrior
 
 
 def rolfe_coupling_correction(
-    probs: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, group_of_unit: torch.Tensor
+    logits: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, group_of_unit: torch.Tensor
 ) -> torch.Tensor:
     r"""Zero-valued term whose gradient is DVAE Eq. (31) for the earlier unit of each coupled pair.
 
@@ -26,11 +26,15 @@ def rolfe_coupling_correction(
             \frac{\partial q_u}{\partial \phi}\Bigr],
 
     the samples with :math:`z_u = 0` standing for :math:`\rho_u` at the threshold
-    (where :math:`\zeta_u = 0`). Returned as
-    :math:`\sum W_{uv} \frac{1-z_u}{1-q_u} \mu_v (q_u - \bar q_u)` with everything but
-    :math:`q_u` detached, so its value is 0 and autodiff gives the estimator.
+    (where :math:`\zeta_u = 0`). With :math:`q_u = \sigma(l_u)`,
+    :math:`\partial q_u = q_u (1 - q_u)\, \partial l_u`, so the weight times
+    :math:`\partial q_u` is :math:`(1 - z_u)\, q_u\, \partial l_u`: no division by
+    :math:`1 - q_u`, which rounds to 0 in float32 once :math:`l_u \gtrsim 16.6` (a
+    draw :math:`\rho_u = 0` then gave 0/0 = NaN). Returned as
+    :math:`\sum W_{uv} (1-z_u)\, q_u\, \mu_v (l_u - \bar l_u)` with everything but
+    :math:`l_u` detached, so its value is 0 and autodiff gives the estimator.
 
-    :param probs: :math:`\mu = q` of all units, shape (*batch, n1 + n2).
+    :param logits: :math:`l = \operatorname{logit} \mu` of all units, shape (*batch, n1 + n2).
     :param z: the sampled binary units (:math:`\nu` of a spike smoother), same shape.
     :param weight: :math:`W`, shape (n1, n2).
     :param group_of_unit: shape (n1 + n2,).
@@ -38,11 +42,10 @@ def rolfe_coupling_correction(
     num_units1 = weight.size(-2)
     earlier, later, _ = coupling_masks(group_of_unit.to(weight.device), num_units1)
     weight = weight.detach()
-    fixed = probs.detach()
-    # importance weight of rho_u at 1 - q_u (Eq. 31); units with z_u = 1 contribute 0, also
-    # where q_u rounds to 1 (sigmoid of a logit above ~17 in float32), which would give 0/0
-    threshold_weight = torch.where(z < 1, (1 - z) / (1 - fixed), torch.zeros_like(z))
-    moving = threshold_weight * (probs - fixed)  # value 0, gradient (1-z)/(1-q) dq
+    fixed_logits = logits.detach()
+    fixed = torch.sigmoid(fixed_logits)
+    # (1 - z_u)/(1 - q_u) dq_u = (1 - z_u) q_u dl_u (Eq. 31); value 0
+    moving = (1 - z) * fixed * (logits - fixed_logits)
     return bilinear(moving[..., :num_units1], weight * earlier, fixed[..., num_units1:]) + bilinear(
         fixed[..., :num_units1], weight * later, moving[..., num_units1:]
     )
@@ -103,10 +106,11 @@ class DVAEELBO(DVAEPlusPlusELBO):
                     f"when z = 0); guide site '{group.name}' uses "
                     f"{type(group.smoother).__name__}: use DVAEPlusPlusELBO"
                 )
+        logits = prior.logits()
         if probs is None:
-            probs = torch.sigmoid(prior.logits())
+            probs = torch.sigmoid(logits)
         z = prior.posterior_probs().detach()  # a spike's nu is the indicator zeta > 0 = z
         group_of_unit = prior.group_of_unit()
         return expected_coupling(probs, z, weight, group_of_unit) + rolfe_coupling_correction(
-            probs, z, weight, group_of_unit
+            logits, z, weight, group_of_unit
         )

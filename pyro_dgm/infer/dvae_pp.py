@@ -158,14 +158,15 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         num_sweeps: int = DEFAULT_NUM_SWEEPS,
         log_partition_gradient: LogPartitionGradient = "persistent",
     ) -> None:
+        # num_particles <= 0 would make every step a silent no-op (no particle, loss 0)
+        for name, value in (("num_particles", num_particles), ("num_chains", num_chains), ("num_sweeps", num_sweeps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         super().__init__(
             num_particles=num_particles,
             max_plate_nesting=max_plate_nesting,
             vectorize_particles=vectorize_particles,
         )
-        for name, value in (("num_chains", num_chains), ("num_sweeps", num_sweeps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
         if log_partition_gradient not in ("persistent", "exact"):
             raise ValueError(
                 "log_partition_gradient must be 'persistent' or 'exact', got "
@@ -280,6 +281,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
                 stacklevel=4,
             )
         smoothed = smoothed_site_names(model_trace)
+        _check_binary_sites_follow_their_groups(guide_trace, priors)
         _check_reparameterised_before(guide_trace, priors, smoothed)
         loss, surrogate_loss = super()._differentiable_loss_particle(
             _without(model_trace, smoothed), _without(guide_trace, smoothed)
@@ -410,6 +412,26 @@ class DVAEPlusPlusELBO(Trace_ELBO):
             "log Z (its gradient is still estimated from the persistent chains)",
             stacklevel=3,
         )
+
+
+def _check_binary_sites_follow_their_groups(guide_trace: Trace, priors) -> None:
+    r"""The guide draws each binary prior site after the :math:`\zeta` sites that smooth it.
+
+    The hierarchical posterior (DVAE Eq. 10) draws :math:`z_j` from the smoother's
+    posterior :math:`\nu_j(\zeta_j)`; a guide that draws :math:`z` first and
+    :math:`\zeta` independently pairs values the model's :math:`r(\zeta \mid z)` may not
+    support (in the binary limit :math:`\zeta = z` every such weight is zero).
+    """
+    order = list(guide_trace.nodes)
+    for prior in priors:
+        if prior.name not in guide_trace.nodes:
+            continue  # check_guide_covers_model names the missing site
+        later = [group.name for group in prior.groups if order.index(group.name) > order.index(prior.name)]
+        if later:
+            raise ValueError(
+                f"guide site '{prior.name}' is sampled before {later}, which smooth it: draw "
+                f"'{prior.name}' after its zeta sites, from their posterior nu (DVAE Eq. 10)"
+            )
 
 
 def _check_reparameterised_before(guide_trace: Trace, priors, smoothed: set[str]) -> None:

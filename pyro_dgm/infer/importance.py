@@ -201,6 +201,15 @@ class WeightedParticles:
         particles._check_finite()
         return particles
 
+    def zero_density_sites(self) -> list[str]:
+        """``side site 'name'`` for each site whose log-density is -inf for some particle and data point."""
+        return [
+            f"{side} site '{name}'"
+            for trace, side in ((self.model_trace, "model"), (self.guide_trace, "guide"))
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and torch.isneginf(site["unscaled_log_prob"]).any()
+        ]
+
     def _check_finite(self) -> None:
         if not torch.isnan(self.log_weights).any():
             return

@@ -21,6 +21,7 @@ which the guide samples every latent site of the model.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ from pyro_dgm.infer.importance import ImportanceWeightedObjective
 
 DEFAULT_CHUNK_SIZE = 1000
 """Particles per vectorised pass: 1000 x a minibatch of 100 x 784 pixels is ~0.3 GB in float32."""
+
+
+class ZeroImportanceWeightsWarning(RuntimeWarning):
+    """Every importance weight of some data point is zero: its estimate is -inf and its ESS NaN."""
 
 
 class StreamingLogPowerSums:
@@ -108,6 +113,8 @@ def accumulate_log_weights(
     """
     sums = StreamingLogPowerSums(powers)
     kept = []
+    supported: torch.Tensor | bool = False  # per data point: some weight so far is nonzero
+    zero_density_sites: dict[str, None] = {}  # ordered set
     objectives: dict[int, ImportanceWeightedObjective] = {}
     for size in iter_chunks(num_samples, chunk_size, progress, "importance samples"):
         if size not in objectives:  # at most two sizes: chunk_size and the remainder
@@ -118,9 +125,28 @@ def accumulate_log_weights(
             particles = objectives[size].weighted_particles(model, guide, *args, **kwargs)
         log_weights = particles.log_weights
         sums.update(log_weights)
+        supported = (log_weights > -math.inf).any(dim=0) | supported
+        if torch.isneginf(log_weights).any():
+            zero_density_sites.update(dict.fromkeys(particles.zero_density_sites()))
         if keep_log_weights:
             kept.append(log_weights)
+    _warn_if_unsupported(supported, list(zero_density_sites), num_samples)
     return sums, torch.cat(kept) if keep_log_weights else None
+
+
+def _warn_if_unsupported(supported: torch.Tensor, zero_density_sites: list[str], num_samples: int) -> None:
+    """Warn, naming the sites with zero density, if every weight of some data point is zero."""
+    num_unsupported = int((~supported).sum())
+    if num_unsupported == 0:
+        return
+    warnings.warn(
+        f"every one of the {num_samples} importance weights is zero for {num_unsupported} of "
+        f"{supported.numel()} data points (log-likelihood -inf, ESS NaN): the guide's samples have "
+        f"zero density at {', '.join(zero_density_sites)}; the guide proposes values outside the "
+        "model's support there (e.g. a binary site drawn before the sites that smooth it)",
+        ZeroImportanceWeightsWarning,
+        stacklevel=3,
+    )
 
 
 @dataclass

@@ -8,6 +8,8 @@ the model lacks. For importance-weighted objectives both are errors, so we raise
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pyro.poutine import Trace
 
@@ -69,3 +71,30 @@ def check_guide_covers_model(model_trace: Trace, guide_trace: Trace) -> None:
                 f"{actual} but the model's distribution there has shape {expected} "
                 f"(batch {tuple(fn.batch_shape)} + event {tuple(fn.event_shape)})"
             )
+
+
+class ObservedDataError(ValueError):
+    """Observed data that no model can score: an empty batch, or NaN / infinite values."""
+
+
+def check_observed_data(data: torch.Tensor, site: str = "x", batch: str = "") -> None:
+    """Raise :class:`ObservedDataError`, naming ``site`` and the data point, unless ``data`` is a finite, non-empty batch.
+
+    Checked where data enters inference, before any guide sees it: otherwise a NaN
+    surfaces as invalid logits of the guide's first layer, and an empty batch as a
+    division by zero in Pyro's subsample scaling.
+
+    :param data: shape (B, ...), data points along dim 0.
+    :param batch: which batch this is, for the message (e.g. ``"training batch 3 of epoch 1"``).
+    """
+    where = f"observed site '{site}'" + (f", {batch}" if batch else "")
+    if data.dim() == 0 or data.size(0) == 0:
+        raise ObservedDataError(f"{where}: empty batch (shape {tuple(data.shape)}): there is no data point to score")
+    finite = torch.isfinite(data)
+    if not finite.all():
+        bad = (~finite).flatten(1).any(1) if data.dim() > 1 else ~finite
+        index = int(bad.nonzero()[0])
+        value = data[index][~finite[index]].flatten()[0].item()
+        raise ObservedDataError(
+            f"{where}: data point {index} holds {'NaN' if math.isnan(value) else value} ({int(bad.sum())} of {data.size(0)} data points are not finite)"
+        )

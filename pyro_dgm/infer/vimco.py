@@ -128,6 +128,9 @@ class VIMCO(ImportanceWeightedObjective):
     After each call :attr:`last_effective_sample_size` holds the mean Kish ESS.
     """
 
+    MIN_NUM_PARTICLES = 2
+    """The baseline (3) of each sample is built from the K - 1 others."""
+
     def __init__(
         self,
         num_particles: int = 10,
@@ -135,8 +138,8 @@ class VIMCO(ImportanceWeightedObjective):
         max_plate_nesting: float = float("inf"),
         data_plate: str | None = None,
     ) -> None:
-        if isinstance(num_particles, int) and num_particles < 2:
-            raise ValueError(f"VIMCO needs num_particles >= 2, got {num_particles}")
+        if isinstance(num_particles, int) and num_particles < self.MIN_NUM_PARTICLES:
+            raise ValueError(f"VIMCO needs num_particles >= {self.MIN_NUM_PARTICLES}, got {num_particles}")
         if leave_one_out not in ("geometric", "arithmetic"):
             raise ValueError(
                 f"leave_one_out must be 'geometric' or 'arithmetic', got {leave_one_out!r}"
@@ -155,9 +158,7 @@ class VIMCO(ImportanceWeightedObjective):
         particles = self.weighted_particles(model, guide, *args, **kwargs)
         log_weights = particles.log_weights
         bound = log_mean_exp(log_weights, dim=0)  # Eq. (1)
-        learning_signal = bound.detach() - leave_one_out_bounds(  # Eq. (2), (3)
-            log_weights.detach(), self.leave_one_out
-        )
+        learning_signal = bound.detach()
         score_log_prob = WeightedParticles.from_traces(
             particles.model_trace,
             _without_reparameterized_sites(particles.guide_trace),

@@ -1,6 +1,7 @@
 """The training loop: metrics, checkpoints, and resume reaching the uninterrupted result exactly."""
 
 import pickle
+import re
 import signal
 
 import pyro
@@ -87,3 +88,17 @@ def test_checkpoint_write_is_atomic(tmp_path):
         save_checkpoint(tmp_path / "c.pt", {"x": lambda: None})  # unpicklable: the save fails
     assert load_checkpoint(tmp_path / "c.pt")["x"] == 1  # the previous checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # and no temporary file is left behind
+
+
+def test_nan_in_a_training_batch_names_site_x_the_batch_and_the_data_point(tmp_path):
+    trainer, _ = make_trainer(tmp_path)
+    pixels = torch.bernoulli(torch.full((NUM_EXAMPLES, 4), 0.5), generator=torch.Generator().manual_seed(0))
+    pixels[8, 2] = float("nan")
+    trainer.batches = BinarizedBatches(pixels, batch_size=BATCH_SIZE, binarization="none", seed=5)
+    # where the loader's shuffle puts example 8: the same loader, iterated once
+    (batch, row), = [(number, int(torch.isnan(x).any(1).nonzero()))
+                     for number, x in enumerate(BinarizedBatches(pixels, BATCH_SIZE, binarization="none", seed=5), 1)
+                     if torch.isnan(x).any()]
+    message = f"observed site 'x', training batch {batch} of epoch 1: data point {row} holds NaN"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        trainer.fit()

@@ -79,6 +79,17 @@ def replicate_gradients(
     ``per_point_loss`` has shape (R * points_per_replicate,), replicate r in rows
     ``r * points_per_replicate + b``; replicates are dealt round-robin to groups.
     """
+    per_group = grouped_replicate_gradients(per_point_loss, params, points_per_replicate, num_groups)
+    return MonteCarloMean(per_group.mean(0), per_group.std(0) / math.sqrt(num_groups))
+
+
+def grouped_replicate_gradients(
+    per_point_loss: torch.Tensor,
+    params: list[torch.Tensor],
+    points_per_replicate: int = NUM_DATA_POINTS,
+    num_groups: int = NUM_REPLICATE_GROUPS,
+) -> torch.Tensor:
+    """The gradient averaged over each group of replicates, shape (num_groups, number of parameters)."""
     num_points = per_point_loss.numel()
     num_replicates = num_points // points_per_replicate
     assert num_replicates % num_groups == 0
@@ -104,7 +115,7 @@ def replicate_gradients(
         ],
         dim=1,
     ) / (num_replicates // num_groups)
-    return MonteCarloMean(per_group.mean(0), per_group.std(0) / math.sqrt(num_groups))
+    return per_group
 
 
 # ------------------------------------------------------------ repetitions of an estimator

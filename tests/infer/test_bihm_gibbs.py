@@ -14,6 +14,7 @@ import pyro
 import pytest
 import torch
 
+from pyro_dgm.infer import bihm_gibbs
 from pyro_dgm.infer.bihm_gibbs import (
     GibbsState,
     initial_state_from_guide,
@@ -22,6 +23,7 @@ from pyro_dgm.infer.bihm_gibbs import (
     sample_p_star,
     unnormalized_log_p_star,
     update_latent_layer,
+    update_visible_layer,
 )
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.models.sbn_guides import BottomUpGuide
@@ -186,3 +188,91 @@ def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="layer sizes differ"):
         sample_p_star(model, BottomUpGuide([4, 3, 3]).double(), 2, 1)
     pyro.clear_param_store()
+
+
+# ----- one update at a time, from its exact full conditional: small state spaces, high power -----
+
+CONDITIONAL_X_CODE, CONDITIONAL_H2_CODE = 9, 2
+"""The (x, h2) at which the h1 test runs: where leaving q(h2 | h1) out moves p*(h1 | x, h2) most (TV 0.24)."""
+CONDITIONAL_H_CODE = 20
+"""The h = (h1, h2) at which the x test runs: where leaving out sqrt(p~*(x)) or q(h1 | x) moves p*(x | h) most."""
+
+
+def _log_sqrt_joint(model, guide) -> torch.Tensor:
+    """log sqrt(p(x, h) q(h | x)), shape (16, 32): rows x codes, columns h = (h1, h2) codes."""
+    log_p, log_q = exact_log_terms(model, guide)
+    return 0.5 * (log_p + log_q)
+
+
+def _bernoulli_log_prob(logits: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return torch.distributions.Bernoulli(logits=logits).log_prob(value).sum(-1)
+
+
+def _assert_distinguishable(wrong: torch.Tensor, exact: torch.Tensor) -> None:
+    """A sampler of ``wrong`` fails the TV check against ``exact`` but for probability FALSE_ALARM."""
+    assert total_variation(wrong, exact) > tv_bound(exact, NUM_CHAINS) + tv_bound(wrong, NUM_CHAINS)
+
+
+def test_h1_update_samples_its_exact_full_conditional():
+    """x and h2 fixed, h1 drawn from p*(h1 | x, h2) over its 8 states: one update keeps exactly that law.
+
+    p*(h1 | x, h2) is proportional to sqrt(p(h1 | h2) p(x | h1) q(h1 | x) q(h2 | h1)); the
+    same conditional without q(h2 | h1) (the factor from the layer above) is asserted to be
+    told apart by the check.
+    """
+    model, guide = tiny_bihm()
+    h1_states = all_binary_configurations(3, dtype=torch.float64)
+    h2 = all_binary_configurations(2, dtype=torch.float64)[CONDITIONAL_H2_CODE]
+    columns = torch.arange(8) * 4 + CONDITIONAL_H2_CODE  # h code = h1 code * 4 + h2 code
+    log_target = _log_sqrt_joint(model, guide)[CONDITIONAL_X_CODE, columns]
+    exact = torch.softmax(log_target, dim=0)
+    with torch.no_grad():
+        log_q_above = _bernoulli_log_prob(guide.conditionals[1].logits(h1_states), h2)
+    _assert_distinguishable(torch.softmax(log_target - 0.5 * log_q_above, dim=0), exact)
+
+    generator = torch.Generator().manual_seed(11)
+    start = torch.multinomial(exact, NUM_CHAINS, replacement=True, generator=generator)
+    x = all_binary_configurations(NUM_PIXELS, dtype=torch.float64)[CONDITIONAL_X_CODE]
+    layers = [x.expand(NUM_CHAINS, -1), h1_states[start], h2.expand(NUM_CHAINS, -1)]
+    pyro.set_rng_seed(11)
+    with torch.no_grad():
+        new_h1 = update_latent_layer(model, guide, layers, 1, NUM_CANDIDATES)
+    assert (binary_codes(new_h1) != start).any()  # the chains moved
+    assert code_total_variation(binary_codes(new_h1), exact) < tv_bound(exact, NUM_CHAINS)
+
+
+def test_x_update_samples_its_exact_full_conditional(monkeypatch):
+    """h fixed, x drawn from p*(x | h) over its 16 states: one x update keeps exactly that law.
+
+    p*(x | h) is proportional to sqrt(p(x | h1) q(h1 | x)) sqrt(p~*(x)). The pseudo-marginal
+    estimate of sqrt(p~*(x)) is replaced by its exact value (enumerated), for the current x
+    and every candidate, so the step is an exact conditional importance resampling step;
+    the law without sqrt(p~*(x)), and without q(h1 | x), are asserted to be told apart.
+    """
+    model, guide = tiny_bihm()
+    log_sqrt_joint = _log_sqrt_joint(model, guide)
+    log_sqrt_bound = torch.logsumexp(log_sqrt_joint, dim=1)  # log sqrt(p~*(x)), Eq. 1
+    monkeypatch.setattr(
+        bihm_gibbs, "estimate_log_sqrt_bound", lambda model, guide, x, num_inner: log_sqrt_bound[binary_codes(x)]
+    )
+    x_states = all_binary_configurations(NUM_PIXELS, dtype=torch.float64)
+    h = all_binary_configurations(NUM_LATENT_BITS, dtype=torch.float64)[CONDITIONAL_H_CODE]
+    h1, h2 = h[:3], h[3:]
+    exact = torch.softmax(log_sqrt_joint[:, CONDITIONAL_H_CODE] + log_sqrt_bound, dim=0)
+    with torch.no_grad():
+        log_q_first = _bernoulli_log_prob(guide.conditionals[0].logits(x_states), h1)
+    _assert_distinguishable(torch.softmax(log_sqrt_joint[:, CONDITIONAL_H_CODE], dim=0), exact)
+    _assert_distinguishable(
+        torch.softmax(log_sqrt_joint[:, CONDITIONAL_H_CODE] + log_sqrt_bound - 0.5 * log_q_first, dim=0), exact
+    )
+
+    generator = torch.Generator().manual_seed(13)
+    start = torch.multinomial(exact, NUM_CHAINS, replacement=True, generator=generator)
+    state = GibbsState(x_states[start], [h1.expand(NUM_CHAINS, -1), h2.expand(NUM_CHAINS, -1)], log_sqrt_bound[start])
+    pyro.set_rng_seed(13)
+    with torch.no_grad():
+        new_x, new_log_sqrt_bound = update_visible_layer(model, guide, state, NUM_CANDIDATES, NUM_INNER)
+    codes = binary_codes(new_x)
+    assert (codes != start).any()
+    assert torch.equal(new_log_sqrt_bound, log_sqrt_bound[codes])  # each x keeps its own estimate
+    assert code_total_variation(codes, exact) < tv_bound(exact, NUM_CHAINS)

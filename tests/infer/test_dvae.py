@@ -76,17 +76,18 @@ def test_dvae_refuses_overlapping_smoothers_naming_the_site():
 
 def test_rolfe_correction_is_zero_valued_with_the_gradient_of_eq_31():
     """Value 0; d/dq_u = W_uv (1 - z_u) / (1 - q_u) mu_v for the earlier unit u of each pair."""
-    probs = torch.tensor([0.3, 0.6, 0.2, 0.7], dtype=torch.float64, requires_grad=True)
+    probs = torch.tensor([0.3, 0.6, 0.2, 0.7], dtype=torch.float64)
+    logits = torch.logit(probs).requires_grad_(True)
     z = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     weight = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
     group_of_unit = torch.tensor(
         [0, 1, 1, 0]
     )  # unit 0 < unit 2; unit 3 < unit 1; (0,3), (1,2) tied
-    correction = rolfe_coupling_correction(probs, z, weight, group_of_unit)
-    (gradient,) = torch.autograd.grad(correction, probs)
+    correction = rolfe_coupling_correction(logits, z, weight, group_of_unit)
+    (gradient,) = torch.autograd.grad(correction, logits)
     assert correction.item() == 0.0
-    q = probs.detach()
-    expected = torch.stack(
+    q = probs
+    expected_in_q = torch.stack(
         [
             weight[0, 0] * (1 - z[0]) / (1 - q[0]) * q[2],  # pair (0, 2): unit 0 earlier
             torch.tensor(0.0, dtype=torch.float64),  # unit 1 is never the earlier unit of a pair
@@ -94,20 +95,25 @@ def test_rolfe_correction_is_zero_valued_with_the_gradient_of_eq_31():
             weight[1, 1] * (1 - z[3]) / (1 - q[3]) * q[1],  # pair (1, 3): unit 3 earlier
         ]
     )
-    assert (expected != 0).sum() == 2
-    assert torch.allclose(gradient, expected)
+    assert (expected_in_q != 0).sum() == 2
+    assert torch.allclose(gradient, expected_in_q * q * (1 - q))  # dq/dlogit = q (1 - q)
 
 
 def test_rolfe_correction_is_finite_where_a_probability_rounds_to_one():
-    """q_u = 1 in float32 (logit 20) with z_u = 1: no 0/0, the unit contributes nothing."""
-    logits = torch.tensor([20.0, 0.0, 1.0, 0.5], requires_grad=True)
+    """q_u = 1 in float32 (logit 20): z_u = 1 contributes nothing, z_u = 0 (rho = 0) no 0/0.
+
+    With z_u = 0 the Eq. (31) term is W_uv (1 - z_u)/(1 - q_u) mu_v dq_u = W_uv q_u mu_v dl_u,
+    finite although 1 - q_u is 0 in float32.
+    """
+    logits = torch.tensor([20.0, 20.0, 1.0, 0.5], requires_grad=True)
     z = torch.tensor([1.0, 0.0, 1.0, 0.0])
     weight = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
     group_of_unit = torch.tensor([0, 0, 1, 1])  # units 0, 1 earlier than units 2, 3
-    probs = torch.sigmoid(logits)
-    assert probs[0] == 1.0
-    correction = rolfe_coupling_correction(probs, z, weight, group_of_unit)
+    probs = torch.sigmoid(logits.detach())
+    assert probs[0] == probs[1] == 1.0
+    correction = rolfe_coupling_correction(logits, z, weight, group_of_unit)
     (gradient,) = torch.autograd.grad(correction, logits)
     assert correction.item() == 0.0
     assert torch.isfinite(gradient).all()
     assert gradient[0] == 0.0
+    assert torch.allclose(gradient[1], weight[1] @ probs[2:])

@@ -25,6 +25,7 @@ from pyro_dgm.distributions.binary_limit import BinaryLimit
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.spike_and_exponential import SpikeAndExponential
+from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.log_likelihood import log_likelihood
@@ -431,3 +432,25 @@ def test_log_z_of_a_large_rbm_is_omitted_from_the_value_with_one_warning():
     )
     with pytest.raises(ValueError, match="needs the exact log Z of the RBM at site 'z'"):
         DVAEPlusPlusELBO(log_partition_gradient="exact").loss(model, guide, x)
+
+
+@pytest.mark.parametrize("objective", [DVAEPlusPlusELBO, DVAEELBO])
+@pytest.mark.parametrize("num_particles", [-3, 0, 2.5, True])
+def test_num_particles_must_be_a_positive_int(objective, num_particles):
+    # -3 and 0 used to train as a silent no-op (no particle: loss 0, no gradient)
+    with pytest.raises(ValueError, match=re.escape(f"num_particles must be a positive int, got {num_particles!r}")):
+        objective(num_particles=num_particles)
+
+
+def test_guide_drawing_the_binary_site_before_its_zeta_sites_is_an_error():
+    model, _ = _small_pair()
+
+    def binary_site_first(x):
+        with pyro.plate("data", x.size(0)):
+            pyro.sample("z", dist.Bernoulli(0.5 * torch.ones(x.size(0), 4, dtype=torch.float64)).to_event(1))
+            for name in ("zeta0", "zeta1"):
+                smoother = OverlappingExponential(BETA, logits=torch.zeros(x.size(0), 2, dtype=torch.float64))
+                pyro.sample(name, smoother.to_event(1))
+
+    with pytest.raises(ValueError, match=re.escape("guide site 'z' is sampled before ['zeta0', 'zeta1']")):
+        DVAEPlusPlusELBO().loss(model, binary_site_first, tiny_data())

@@ -147,3 +147,32 @@ def test_streaming_log_power_sums_match_one_shot():
 def test_rejects_non_positive_sizes(sbn, data, bad):
     with pytest.raises(ValueError, match="positive integer"):
         log_likelihood(sbn.model, sbn.guide, data, **bad)
+
+
+def test_all_zero_weights_warn_naming_the_site():
+    """A guide that draws z before zeta (and apart from it): in the binary limit zeta = z has zero support."""
+    import pyro
+    import pyro.distributions as dist
+
+    from pyro_dgm.distributions.binary_limit import BinaryLimit
+    from pyro_dgm.infer.log_likelihood import ZeroImportanceWeightsWarning
+
+    num_units, saturated_logit = 2, 50.0  # sigma(50) is 1 in float64: the guide's zeta is always 1
+
+    def model(x):
+        with pyro.plate("data", x.size(0)):
+            z = pyro.sample("z", dist.Bernoulli(0.5 * torch.ones(num_units, dtype=torch.float64)).to_event(1))
+            smoother = BinaryLimit(logits=torch.zeros(num_units, dtype=torch.float64))
+            zeta = pyro.sample("zeta", smoother.conditional(z).to_event(1))
+            pyro.sample("x", dist.Bernoulli(logits=zeta.sum(-1)), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", x.size(0)):
+            pyro.sample("z", dist.Bernoulli(torch.zeros(x.size(0), num_units, dtype=torch.float64)).to_event(1))
+            logits = torch.full((x.size(0), num_units), saturated_logit, dtype=torch.float64)
+            pyro.sample("zeta", BinaryLimit(logits=logits).to_event(1))
+
+    x = torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
+    with pytest.warns(ZeroImportanceWeightsWarning, match=r"for 3 of 3 data points.*model site 'zeta'"):
+        result = log_likelihood(model, guide, x, num_samples=7, chunk_size=3)
+    assert torch.isneginf(result.log_likelihood).all()
