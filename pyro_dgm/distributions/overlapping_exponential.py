@@ -75,7 +75,8 @@ def rising_exponential_icdf(t: torch.Tensor, beta: torch.Tensor) -> torch.Tensor
     """
     eps = torch.finfo(t.dtype).eps
     one_minus_t = (1 - t).clamp(min=eps)
-    return 1 + torch.logaddexp(torch.log(t), torch.log(one_minus_t) - beta) / beta
+    # clamp: the floor would put t = 1 at 1 + eps e^{-beta}/beta, outside the support
+    return (1 + torch.logaddexp(torch.log(t), torch.log(one_minus_t) - beta) / beta).clamp(max=1)
 
 
 def decaying_exponential_icdf(rho: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -91,7 +92,8 @@ def decaying_exponential_icdf(rho: torch.Tensor, beta: torch.Tensor) -> torch.Te
     smallest normal number for the same gradient reason as in :func:`rising_exponential_icdf`.
     """
     tiny = torch.finfo(rho.dtype).tiny
-    return -torch.logaddexp(torch.log1p(-rho), torch.log(rho.clamp(min=tiny)) - beta) / beta
+    # clamp: the floor would put rho = 0 at -tiny e^{-beta}/beta, outside the support
+    return (-torch.logaddexp(torch.log1p(-rho), torch.log(rho.clamp(min=tiny)) - beta) / beta).clamp(min=0)
 
 
 SERIES_MAX_BETA = 1.0
