@@ -24,7 +24,7 @@ import pyro.distributions as dist
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from scipy.integrate import quad_vec
-from torch.distributions import Distribution
+from torch.distributions import Distribution, kl_divergence
 
 from tests.total_variation import total_variation, total_variation_threshold
 
@@ -65,9 +65,9 @@ OUT_OF_SUPPORT_CANDIDATES = (0.5, 2.0, -1.0, math.nan)
 class Parameters:
     """Makes a case's parameters: CPU tensors (explicitly, whatever the default device) of one dtype."""
 
-    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, dtype: torch.dtype = torch.float32, seed: int = PARAMETER_SEED) -> None:
         self.dtype = dtype
-        self._generator = torch.Generator(device="cpu").manual_seed(PARAMETER_SEED)
+        self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def __call__(self, values) -> torch.Tensor:
         return torch.tensor(values, dtype=self.dtype, device="cpu")
@@ -83,8 +83,9 @@ class Case:
     name: str
     build: Callable[[Parameters], Distribution]
 
-    def __call__(self, dtype: torch.dtype = torch.float32) -> Distribution:
-        return self.build(Parameters(dtype))
+    def __call__(self, dtype: torch.dtype = torch.float32, seed: int = PARAMETER_SEED) -> Distribution:
+        """The distribution with parameters of ``dtype``; another ``seed`` redraws its random parameters."""
+        return self.build(Parameters(dtype, seed))
 
     def __str__(self) -> str:
         return self.name
@@ -98,11 +99,9 @@ def contract(what: str) -> Iterator[None]:
     """Report any exception inside as a violation of ``what`` (an ``AssertionError``)."""
     try:
         yield
-    except AssertionError:
-        raise
     except NotImplementedError:
         raise
-    except Exception as error:  # a crash is a violation too
+    except Exception as error:  # a crash (or an assertion inside torch or Pyro) is a violation too
         raise AssertionError(f"{what}: {type(error).__name__}: {error}") from error
 
 
@@ -177,9 +176,9 @@ def check_expand(case: Case) -> None:
         value = expanded.sample()
         twice = expanded.expand(EXPANDED_BATCH_PREFIX + batch_shape)
     assert type(expanded) is type(distribution), f"{case}: expand returned a {type(expanded).__name__}"
-    assert expanded.batch_shape == batch_shape and expanded.event_shape == distribution.event_shape
-    assert value.shape == batch_shape + distribution.event_shape
-    assert twice.batch_shape == EXPANDED_BATCH_PREFIX + batch_shape
+    shapes = (expanded.batch_shape, expanded.event_shape, value.shape, twice.batch_shape)
+    expected = (batch_shape, distribution.event_shape, batch_shape + distribution.event_shape, EXPANDED_BATCH_PREFIX + batch_shape)
+    assert shapes == expected, f"{case}: expand gave (batch, event, sample, expand twice) shapes {shapes}, not {expected}"
     assert_close(expanded.log_prob(value), distribution.log_prob(value), f"{case}: expanded log_prob")
     for name in ("mean", "variance"):
         moment = optional(lambda: getattr(distribution, name))
@@ -446,6 +445,30 @@ def check_moments(case: Case) -> list[str]:
     return list(claimed)
 
 
+def check_kl_divergence(case: Case) -> bool:
+    r"""A registered ``kl_divergence(p, p')`` is 0 for equal laws and :math:`\mathbb E_p[\log p - \log p']` otherwise.
+
+    :math:`p'` is the same case with its random parameters redrawn (another seed); Monte Carlo
+    within :data:`STANDARD_ERRORS` standard errors.
+    :returns: whether a KL is registered for the class against itself.
+    """
+    distribution = case(torch.float64)
+    other = case(torch.float64, seed=PARAMETER_SEED + 1)
+    try:
+        self_divergence = kl_divergence(distribution, case(torch.float64))
+    except NotImplementedError:
+        return False
+    assert_close(self_divergence, torch.zeros_like(self_divergence), f"{case}: KL(p || p)")
+    divergence = kl_divergence(distribution, other)
+    assert divergence.shape == distribution.batch_shape, f"{case}: KL has shape {tuple(divergence.shape)}"
+    values = draws(distribution)
+    log_ratio = distribution.log_prob(values) - other.log_prob(values)
+    tolerance = STANDARD_ERRORS * log_ratio.std(0) / math.sqrt(NUM_DRAWS) + ROUNDING_ULPS * torch.finfo(torch.float64).eps
+    error = (log_ratio.mean(0) - divergence).abs()
+    assert bool((error <= tolerance).all()), f"{case}: KL {divergence} vs Monte Carlo {log_ratio.mean(0)}"
+    return True
+
+
 # ------------------------------------------------------------------- copies, dtype, device
 
 
@@ -554,7 +577,9 @@ def check_plate_with_trace_elbo(case: Case) -> None:
         trace.compute_log_prob()
     expected = -float(distribution.log_prob(data).sum())
     assert math.isclose(loss, expected, rel_tol=1e-5, abs_tol=1e-4), f"{case}: Trace_ELBO loss {loss} != {expected}"
-    assert trace.nodes["latent"]["log_prob"].shape == (PLATE_SIZE,) + distribution.batch_shape
+    latent_shape = trace.nodes["latent"]["log_prob"].shape
+    expected_shape = (PLATE_SIZE,) + distribution.batch_shape
+    assert latent_shape == expected_shape, f"{case}: log_prob in a plate has shape {tuple(latent_shape)}, not {expected_shape}"
 
 
 def check_mask_and_to_event(case: Case) -> None:
@@ -562,10 +587,11 @@ def check_mask_and_to_event(case: Case) -> None:
     distribution = case()
     value = distribution.sample((2,))
     log_prob = distribution.log_prob(value)
+    mask = torch.arange(math.prod(distribution.batch_shape)).reshape(distribution.batch_shape) % 2 == 0
     with contract(f"{case}: mask"):
-        assert bool((distribution.mask(False).log_prob(value) == 0).all()), f"{case}: mask(False) leaves log_prob"
-        mask = torch.arange(math.prod(distribution.batch_shape)).reshape(distribution.batch_shape) % 2 == 0
+        all_masked = distribution.mask(False).log_prob(value)
         masked = distribution.mask(mask).log_prob(value)
+    assert bool((all_masked == 0).all()), f"{case}: mask(False) leaves log_prob"
     assert_close(masked, torch.where(mask, log_prob, torch.zeros_like(log_prob)), f"{case}: mask(tensor)")
     if distribution.batch_shape:
         with contract(f"{case}: to_event(1)"):
@@ -613,6 +639,7 @@ __all__ = [
     "check_cdf_icdf_inverse",
     "check_dtype",
     "check_expand",
+    "check_kl_divergence",
     "check_law",
     "check_mask_and_to_event",
     "check_moments",
