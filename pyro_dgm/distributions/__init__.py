@@ -12,6 +12,8 @@
 - :class:`DiscretizedLogisticMixture`: the colour-image likelihood of convolutional DVAE++.
 - :class:`IndependentBernoulli`: ``Bernoulli(logits).to_event(1)`` with a fused
   log-density, the distribution of every sigmoid belief layer.
+- Closed-form ``kl_divergence`` for IndependentBernoulli, BinaryLimit and same-family
+  spike smoothers (:mod:`pyro_dgm.distributions.kl`).
 
 See ``docs/distributions/``.
 """
@@ -20,6 +22,7 @@ from pyro_dgm.distributions.binary_limit import BinaryLimit
 from pyro_dgm.distributions.discretized_logistic import DiscretizedLogisticMixture
 from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
 from pyro_dgm.distributions.independent_bernoulli import IndependentBernoulli
+from pyro_dgm.distributions.kl import bernoulli_kl  # importing it registers the closed-form KLs
 from pyro_dgm.distributions.mixture_of_ramps import MixtureOfRamps
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.overlapping_logistic import OverlappingLogistic
@@ -49,6 +52,7 @@ __all__ = [
     "SpikeAndSlab",
     "SpikeSmoothingTransformation",
     "TemperedSmoothingTransformation",
+    "bernoulli_kl",
     "block_gibbs",
     "exact_log_partition",
     "log_partition_surrogate",

@@ -13,6 +13,7 @@ from typing import Tuple
 import torch
 from torch.distributions import constraints
 
+from pyro_dgm.distributions.independent_bernoulli import bernoulli_entropy
 from pyro_dgm.distributions.smoothing import SmoothingTransformation
 
 __all__ = ["BinaryLimit"]
@@ -50,6 +51,13 @@ class BinaryLimit(SmoothingTransformation):
 
     def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros_like(rho), torch.ones_like(rho)
+
+    def _conditional_moments(self) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+        return (0.0, 0.0), (1.0, 0.0)  # point masses at 0 and 1: mean q, variance q (1 - q)
+
+    def entropy(self) -> torch.Tensor:
+        r"""The Bernoulli entropy :math:`-q \log q - (1 - q) \log(1 - q)` in nats (:func:`bernoulli_entropy`)."""
+        return bernoulli_entropy(self.logits)
 
     def _inverse_cdf(self, rho: torch.Tensor) -> torch.Tensor:
         # Compared with 1 - q exactly as ``cdf`` computes F(0), so icdf(cdf(0)) = 0.

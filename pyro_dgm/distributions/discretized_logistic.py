@@ -34,6 +34,7 @@ from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
 from pyro_dgm.distributions.smoothing import log1mexp
+from pyro_dgm.distributions.validation_flag import own_validation_flag, set_validation_flag
 
 NUM_INTENSITIES = 256
 """8-bit colour depth: the support has 256 values."""
@@ -146,7 +147,7 @@ class DiscretizedLogisticMixture(TorchDistribution):
         new.loc = self.loc.expand(shape)
         new.log_scale = self.log_scale.expand(shape)
         super(DiscretizedLogisticMixture, new).__init__(torch.Size(batch_shape), torch.Size(), validate_args=False)
-        new._validate_args = self._validate_args
+        set_validation_flag(new, own_validation_flag(self))
         return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -156,11 +157,30 @@ class DiscretizedLogisticMixture(TorchDistribution):
         component_log_mass = discretized_logistic_log_mass(value.unsqueeze(-1), self.loc, self.log_scale)
         return torch.logsumexp(self.mixture_log_weights + component_log_mass, dim=-1)
 
+    def _support_log_masses(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 256 intensities, shape (256, 1, ..., 1), and their log-masses, shape (256, *batch)."""
+        grid = self.enumerate_support(expand=False)
+        return grid, self.log_prob(grid)
+
     @property
     def mean(self) -> torch.Tensor:
-        """Exact mean of the 256-valued distribution (a sum over the support)."""
-        grid = self.enumerate_support(expand=False)
-        return (self.log_prob(grid).exp() * grid).sum(0)
+        r"""Exact mean :math:`\sum_x x P(x)` over the 256 intensities."""
+        grid, log_masses = self._support_log_masses()
+        return (log_masses.exp() * grid).sum(0)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        r"""Exact variance :math:`\sum_x (x - \mathbb E x)^2 P(x)` over the 256 intensities (centred: no cancellation)."""
+        grid, log_masses = self._support_log_masses()
+        masses = log_masses.exp()
+        mean = (masses * grid).sum(0)
+        return (masses * (grid - mean) ** 2).sum(0)
+
+    def entropy(self) -> torch.Tensor:
+        r"""Exact entropy :math:`-\sum_x P(x) \log P(x)` in nats over the 256 intensities (0 log 0 = 0)."""
+        _, log_masses = self._support_log_masses()
+        masses = log_masses.exp()
+        return -torch.where(masses > 0, masses * log_masses, torch.zeros_like(masses)).sum(0)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         """Pick a component, draw a logistic by its inverse CDF, round to the nearest intensity."""

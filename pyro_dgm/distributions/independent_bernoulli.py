@@ -17,7 +17,7 @@ computes :math:`\sigma(a)` on the logits before Pyro's plates expand them; on th
 objectives that was 6-14 % of a training step (``benchmarks/profile_overhead.py``).
 
 Validation follows torch and Pyro (``validate_args``, by default Pyro's global
-switch :func:`pyro.enable_validation`): NaN logits are refused when the
+switch :func:`pyro.enable_validation`, read at each call as torch does): NaN logits are refused when the
 distribution is built and values outside :math:`\{0, 1\}^n` when they are scored.
 Both checks are written to be cheap (:func:`has_nan`: one sum; :func:`is_binary`:
 three light passes) instead of torch's compare-and-reduce passes, which on the SBN
@@ -31,6 +31,9 @@ import torch.nn.functional as F
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+
+from pyro_dgm.distributions.binary_states import MAX_ENUMERATED_EVENT_UNITS, enumerate_binary_support
+from pyro_dgm.distributions.validation_flag import own_validation_flag, set_validation_flag
 
 
 def has_nan(values: torch.Tensor) -> bool:
@@ -58,6 +61,17 @@ def is_binary(values: torch.Tensor) -> bool:
     return bool(low >= 0) and bool(high <= 1) and not bool(torch.dot(flat, 1 - flat))
 
 
+def bernoulli_entropy(logits: torch.Tensor) -> torch.Tensor:
+    r"""Entropy of :math:`\mathcal B(\sigma(a))` in nats, elementwise: :math:`\sigma(a)\,\mathrm{softplus}(-a) + \sigma(-a)\,\mathrm{softplus}(a)`.
+
+    That is :math:`-q \log q - (1 - q) \log(1 - q)` with both logarithms taken from the logits;
+    a sum of two non-negative terms, so it keeps its relative accuracy when saturated
+    (:math:`|a| = 30`: about :math:`31 e^{-30}`), where the cross-entropy form
+    :math:`\mathrm{BCE}(a, \sigma(a))` cancels to 0.
+    """
+    return torch.sigmoid(logits) * F.softplus(-logits) + torch.sigmoid(-logits) * F.softplus(logits)
+
+
 class IndependentBernoulli(TorchDistribution):
     r""":math:`\prod_i \mathcal B(y_i \mid \sigma(a_i))` over the rightmost dim of ``logits``.
 
@@ -74,7 +88,6 @@ class IndependentBernoulli(TorchDistribution):
 
     arg_constraints = {"logits": constraints.independent(constraints.real, 1)}
     support = constraints.independent(constraints.boolean, 1)
-    has_enumerate_support = False
 
     def __init__(self, logits: torch.Tensor, validate_args: bool | None = None) -> None:
         if logits.dim() < 1:
@@ -82,7 +95,7 @@ class IndependentBernoulli(TorchDistribution):
         self.logits = logits
         self._unexpanded_logits = logits
         super().__init__(logits.shape[:-1], logits.shape[-1:], validate_args=False)  # checked below, once
-        self._validate_args = type(self)._validate_args if validate_args is None else validate_args
+        set_validation_flag(self, validate_args)
         if self._validate_args and has_nan(logits):
             raise ValueError(f"IndependentBernoulli got NaN logits (shape {tuple(logits.shape)})")
 
@@ -92,7 +105,7 @@ class IndependentBernoulli(TorchDistribution):
         new.logits = self.logits.expand(batch_shape + self.event_shape)
         new._unexpanded_logits = self._unexpanded_logits
         super(IndependentBernoulli, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
+        set_validation_flag(new, own_validation_flag(self))
         return new
 
     @lazy_property
@@ -117,23 +130,45 @@ class IndependentBernoulli(TorchDistribution):
         with torch.no_grad():
             return torch.bernoulli(self.probs.expand(shape))
 
+    @property
+    def has_enumerate_support(self) -> bool:  # type: ignore[override]
+        """Whether the :math:`2^n` joint states are listed: :math:`n \\le` :data:`MAX_ENUMERATED_EVENT_UNITS`."""
+        return self.event_shape[0] <= MAX_ENUMERATED_EVENT_UNITS
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        """All :math:`2^n` joint states, shape (2^n, *batch, n) (with ``expand=False``: (2^n, 1, ..., 1, n)).
+
+        The order is that of :func:`~pyro_dgm.distributions.binary_states.all_binary_configurations`
+        (most significant unit first). Pyro's ``TraceEnum_ELBO`` sums the layer out with it.
+        """
+        return enumerate_binary_support(
+            "IndependentBernoulli", self.event_shape[0], self.batch_shape, expand, self.logits.dtype, self.logits.device
+        )
+
     def _validate_sample(self, value: torch.Tensor) -> None:
         """Torch's shape checks, then one pass for the support."""
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"the value must be a tensor, got {type(value).__name__}")
         if value.shape[-1:] != self.event_shape:
             raise ValueError(
-                f"the value's last dim must be the {self.event_shape[0]} units, got shape {tuple(value.shape)}"
+                f"The right-most size of value must match event_shape: the value's last dim must be "
+                f"the {self.event_shape[0]} units, got shape {tuple(value.shape)}"
             )
         try:
             torch.broadcast_shapes(value.shape, self.batch_shape + self.event_shape)
         except RuntimeError:
             raise ValueError(
-                f"a value of shape {tuple(value.shape)} does not broadcast with the distribution's "
+                f"Value is not broadcastable with batch_shape+event_shape: a value of shape "
+                f"{tuple(value.shape)} does not broadcast with the distribution's "
                 f"{tuple(self.batch_shape + self.event_shape)}"
             ) from None
         if not is_binary(value):
-            raise ValueError(f"the value is not in the support {self.support}: entries must be 0 or 1")
+            # torch's wording (Distribution._validate_sample), which callers and tests match on
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) "
+                f"to be within the support ({self.support!r}) of the distribution {self!r}, "
+                f"but found invalid values (entries must be 0 or 1):\n{value}"
+            )
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         r""":math:`-\sum_i \operatorname{BCE}(a_i, y_i)`, summed before the negation; broadcasts."""
@@ -143,5 +178,5 @@ class IndependentBernoulli(TorchDistribution):
         return -F.binary_cross_entropy_with_logits(logits, value, reduction="none").sum(-1)
 
     def entropy(self) -> torch.Tensor:
-        r""":math:`\sum_i \operatorname{BCE}(a_i, \sigma(a_i))`."""
-        return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none").sum(-1)
+        r""":math:`\sum_i H(\mathcal B(\sigma(a_i)))` (:func:`bernoulli_entropy`)."""
+        return bernoulli_entropy(self.logits).sum(-1)

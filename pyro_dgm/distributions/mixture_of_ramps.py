@@ -17,6 +17,12 @@ from pyro_dgm.distributions.smoothing import LOG_TWO, SmoothingTransformation
 
 __all__ = ["MixtureOfRamps"]
 
+FALLING_RAMP_MEAN = 1 / 3
+r""":math:`\int_0^1 \zeta \cdot 2(1 - \zeta)\, d\zeta`; the rising ramp :math:`2\zeta` mirrors it (mean 2/3)."""
+
+RAMP_VARIANCE = 1 / 18
+r"""Variance of either ramp: :math:`\int_0^1 \zeta^2 \cdot 2\zeta\, d\zeta - (2/3)^2 = 1/2 - 4/9`."""
+
 
 class MixtureOfRamps(SmoothingTransformation):
     r"""Mixture of a falling and a rising linear ramp on :math:`[0, 1]` (Rolfe 2017 App. D.1).
@@ -57,6 +63,9 @@ class MixtureOfRamps(SmoothingTransformation):
     def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         # 1 - sqrt(1 - rho) in its conjugate form, exact for small rho.
         return rho / (1 + torch.sqrt(1 - rho)), torch.sqrt(rho)
+
+    def _conditional_moments(self) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+        return (FALLING_RAMP_MEAN, RAMP_VARIANCE), (1 - FALLING_RAMP_MEAN, RAMP_VARIANCE)
 
     def _mixture_weighted_ramps(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return ``((1 - q)(1 - zeta), q zeta)``, half the two terms of the marginal density."""

@@ -14,7 +14,9 @@ as functions and are shared. Derivation of the inverse CDF:
 
 from __future__ import annotations
 
-from typing import Tuple
+import math
+from fractions import Fraction
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,8 @@ __all__ = [
     "decaying_exponential_cdf",
     "decaying_exponential_icdf",
     "decaying_exponential_log_density",
+    "decaying_exponential_mean",
+    "truncated_exponential_variance",
     "rising_exponential_cdf",
     "rising_exponential_icdf",
     "rising_exponential_log_density",
@@ -71,7 +75,8 @@ def rising_exponential_icdf(t: torch.Tensor, beta: torch.Tensor) -> torch.Tensor
     """
     eps = torch.finfo(t.dtype).eps
     one_minus_t = (1 - t).clamp(min=eps)
-    return 1 + torch.logaddexp(torch.log(t), torch.log(one_minus_t) - beta) / beta
+    # clamp: the floor would put t = 1 at 1 + eps e^{-beta}/beta, outside the support
+    return (1 + torch.logaddexp(torch.log(t), torch.log(one_minus_t) - beta) / beta).clamp(max=1)
 
 
 def decaying_exponential_icdf(rho: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -87,7 +92,90 @@ def decaying_exponential_icdf(rho: torch.Tensor, beta: torch.Tensor) -> torch.Te
     smallest normal number for the same gradient reason as in :func:`rising_exponential_icdf`.
     """
     tiny = torch.finfo(rho.dtype).tiny
-    return -torch.logaddexp(torch.log1p(-rho), torch.log(rho.clamp(min=tiny)) - beta) / beta
+    # clamp: the floor would put rho = 0 at -tiny e^{-beta}/beta, outside the support
+    return (-torch.logaddexp(torch.log1p(-rho), torch.log(rho.clamp(min=tiny)) - beta) / beta).clamp(min=0)
+
+
+SERIES_MAX_BETA = 1.0
+r"""Below this :math:`\beta` the moments of the truncated exponential are summed as power series.
+
+The closed forms subtract two terms of size :math:`1/\beta` (mean) or :math:`1/\beta^2`
+(variance) to get :math:`O(1)`: a relative error of about :math:`4\epsilon/\beta` and
+:math:`12\epsilon/\beta^2`, so about :math:`12\epsilon` at worst above this threshold. The
+series converge for :math:`\beta < 2\pi`; at :math:`\beta \le 1` each term is at most
+:math:`(1/2\pi)^2 \approx 1/40` of the previous one, so :data:`SERIES_TERMS` terms leave a
+remainder below :math:`10^{-19}`.
+"""
+
+SERIES_TERMS = 12
+"""Terms of the moment series used below :data:`SERIES_MAX_BETA` (remainder below float64 rounding)."""
+
+
+def _bernoulli_numbers(count: int) -> List[Fraction]:
+    r"""Exact :math:`B_0, \dots, B_{count - 1}` (:math:`B_1 = -1/2`) by :math:`\sum_{k<m+1} \binom{m+1}{k} B_k = 0`."""
+    numbers: List[Fraction] = []
+    for m in range(count):
+        binomial, total = Fraction(1), Fraction(0)  # binomial = C(m + 1, k)
+        for k, number in enumerate(numbers):
+            total += binomial * number
+            binomial = binomial * (m + 1 - k) / (k + 1)
+        numbers.append(Fraction(1) if m == 0 else -total / (m + 1))
+    return numbers
+
+
+_BERNOULLI = _bernoulli_numbers(2 * SERIES_TERMS + 1)
+_FACTORIALS = [math.factorial(n) for n in range(2 * SERIES_TERMS + 1)]
+
+_MEAN_SERIES = [float(-_BERNOULLI[2 * j] / _FACTORIALS[2 * j]) for j in range(1, SERIES_TERMS + 1)]
+r"""Coefficients :math:`-B_{2j}/(2j)!` of :math:`\beta^{2j - 1}` in :math:`1/\beta - 1/(e^\beta - 1) - 1/2`."""
+
+_VARIANCE_SERIES = [float((2 * n - 1) * _BERNOULLI[2 * n] / _FACTORIALS[2 * n]) for n in range(1, SERIES_TERMS + 1)]
+r"""Coefficients :math:`(2n - 1) B_{2n}/(2n)!` of :math:`\beta^{2n - 2}` in the variance (its first is 1/12)."""
+
+
+def _polynomial(coefficients: List[float], x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_k c_k x^k` by Horner's rule."""
+    total = torch.full_like(x, coefficients[-1])
+    for coefficient in reversed(coefficients[:-1]):
+        total = total * x + coefficient
+    return total
+
+
+def decaying_exponential_mean(beta: torch.Tensor) -> torch.Tensor:
+    r"""Mean of :math:`\beta e^{-\beta\zeta}/(1 - e^{-\beta})` on :math:`[0, 1]`: :math:`\frac1\beta - \frac{1}{e^\beta - 1}`.
+
+    The rising exponential :math:`r(\zeta \mid 1)` is its mirror image, with mean one minus this.
+    Below :data:`SERIES_MAX_BETA`: :math:`\frac12 - \sum_{j \ge 1} B_{2j}\beta^{2j-1}/(2j)!`
+    (from :math:`x/(e^x - 1) = \sum_k B_k x^k/k!`). Each branch is evaluated at a safe
+    :math:`\beta` where ``torch.where`` discards it, so neither overflows nor passes a NaN gradient.
+    """
+    small = beta < SERIES_MAX_BETA
+    safe_beta = torch.where(small, torch.ones_like(beta), beta)
+    closed_form = 1 / safe_beta + torch.exp(-safe_beta) / torch.expm1(-safe_beta)  # no e^beta overflow
+    series_beta = torch.where(small, beta, torch.zeros_like(beta))
+    series = 0.5 + series_beta * _polynomial(_MEAN_SERIES, series_beta * series_beta)
+    return torch.where(small, series, closed_form)
+
+
+def truncated_exponential_variance(beta: torch.Tensor) -> torch.Tensor:
+    r"""Variance of the exponential of rate :math:`\beta` truncated to :math:`[0, 1]` (either direction).
+
+    .. math::
+
+        v(\beta) = \frac{1}{\beta^2} - \frac{e^{\beta}}{(e^{\beta} - 1)^2}
+                 = \frac{1}{\beta^2} - \frac{e^{-\beta}}{\mathrm{expm1}(-\beta)^2}
+                 = -\frac{d}{d\beta}\Bigl(\frac1\beta - \frac{1}{e^\beta - 1}\Bigr),
+
+    which tends to 1/12 (the uniform) as :math:`\beta \to 0` and to :math:`1/\beta^2` as
+    :math:`\beta \to \infty`. Below :data:`SERIES_MAX_BETA`:
+    :math:`\sum_{n \ge 1} (2n - 1) B_{2n} \beta^{2n-2}/(2n)!`.
+    """
+    small = beta < SERIES_MAX_BETA
+    safe_beta = torch.where(small, torch.ones_like(beta), beta)
+    closed_form = safe_beta.pow(-2) - torch.exp(-safe_beta) / torch.expm1(-safe_beta).pow(2)
+    series_beta = torch.where(small, beta, torch.zeros_like(beta))
+    series = _polynomial(_VARIANCE_SERIES, series_beta * series_beta)
+    return torch.where(small, series, closed_form)
 
 
 class OverlappingExponential(TemperedSmoothingTransformation):
@@ -137,6 +225,11 @@ class OverlappingExponential(TemperedSmoothingTransformation):
 
     def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return decaying_exponential_cdf(zeta, self.beta), rising_exponential_cdf(zeta, self.beta)
+
+    def _conditional_moments(self) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
+        beta = self._unbroadcast_parameter("beta")
+        mean_zero, variance = decaying_exponential_mean(beta), truncated_exponential_variance(beta)
+        return (mean_zero, variance), (1 - mean_zero, variance)  # r(. | 1) mirrors r(. | 0)
 
     def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return decaying_exponential_icdf(rho, self.beta), rising_exponential_icdf(rho, self.beta)

@@ -11,6 +11,7 @@ closed-form inverse CDF: ``docs/derivations/overlapping_logistic.md``.
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
@@ -20,6 +21,9 @@ from torch.nn.functional import softplus
 from pyro_dgm.distributions.smoothing import TemperedSmoothingTransformation, log_positive_quadratic_root
 
 __all__ = ["OverlappingLogistic"]
+
+LOGISTIC_VARIANCE_AT_UNIT_SCALE = math.pi**2 / 3
+"""Variance of the standard logistic distribution; scale s multiplies it by s^2."""
 
 
 def _clip_to_open_unit_interval(rho: torch.Tensor) -> torch.Tensor:
@@ -79,6 +83,10 @@ class OverlappingLogistic(TemperedSmoothingTransformation):
 
     def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return torch.sigmoid(self.beta * zeta), torch.sigmoid(self.beta * (zeta - 1))
+
+    def _conditional_moments(self) -> Tuple[Tuple[float, torch.Tensor], Tuple[float, torch.Tensor]]:
+        variance = LOGISTIC_VARIANCE_AT_UNIT_SCALE / self._unbroadcast_parameter("beta") ** 2  # scale 1/beta
+        return (0.0, variance), (1.0, variance)  # logistics centred at 0 and 1
 
     def _conditional_icdfs(self, rho: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         rho = _clip_to_open_unit_interval(rho)

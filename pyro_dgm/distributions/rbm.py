@@ -41,7 +41,11 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
-from pyro_dgm.distributions.binary_states import all_binary_configurations
+from pyro_dgm.distributions.binary_states import (
+    MAX_ENUMERATED_EVENT_UNITS,
+    all_binary_configurations,
+    enumerate_binary_support,
+)
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.independent_bernoulli import is_binary
 
@@ -585,3 +589,81 @@ class RBM(TorchDistribution):
                 start = torch.randint(0, 2, shape, device=self.bias1.device).to(self.bias1.dtype)
                 z1, z2 = block_gibbs(self, start, DEFAULT_BURN_IN_SWEEPS)
         return torch.cat([z1, z2], dim=-1)
+
+    # ----- moments and enumeration of the support (new in issue 18) ------------------------
+
+    def _exact_statistics(self, quantity: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r"""Exact :math:`\log Z`, :math:`\mathbb E[z]` (*batch, n1 + n2) and :math:`\mathbb E[z_1 z_2^\top]` (*batch, n1, n2).
+
+        One chunked pass enumerating the smaller block (its gradient pass,
+        :meth:`_ChunkedEnumeration.expected_statistics`), on the parameters before any
+        :meth:`expand`; without autograd.
+
+        :param quantity: the name of the property asking, for the error when not enumerable.
+        """
+        if not self.is_enumerable:
+            raise NotImplementedError(
+                f"RBM.{quantity} is exact only when a block can be enumerated: this RBM has "
+                f"{self.num_units1} + {self.num_units2} units and enumeration is limited to "
+                f"min(n1, n2) <= {MAX_ENUMERATED_UNITS}; estimate it from draws of RBM.sample "
+                "or PersistentChains"
+            )
+        source = self.unexpanded
+        side, bias_enum, bias_other, weight_enum = _enumerated_first(source.bias1, source.bias2, source.weight, None)
+        with torch.no_grad():
+            enumeration = _ChunkedEnumeration(bias_enum, bias_other, weight_enum, CHUNK_ELEMENTS)
+            log_normalizer = enumeration.log_normalizer()
+            mean_enum, mean_other, cross = enumeration.expected_statistics(log_normalizer)
+        if side == 1:
+            mean = torch.cat([mean_enum, mean_other], dim=-1)
+        else:
+            mean, cross = torch.cat([mean_other, mean_enum], dim=-1), cross.transpose(-1, -2)
+        return (
+            log_normalizer.expand(self.batch_shape),
+            mean.expand(self.batch_shape + mean.shape[-1:]),
+            cross.expand(self.batch_shape + cross.shape[-2:]),
+        )
+
+    @property
+    def mean(self) -> torch.Tensor:
+        r""":math:`\mathbb E[z] = \partial \log Z / \partial (a_1, a_2)` (DVAE Eq. (11)), exact when :attr:`is_enumerable`.
+
+        Not differentiable (computed without autograd); raises ``NotImplementedError``
+        otherwise (Pyro's ``init_to_mean`` then falls back to ``init_to_median``).
+        """
+        return self._exact_statistics("mean")[1]
+
+    @property
+    def variance(self) -> torch.Tensor:
+        r""":math:`\mathbb E[z](1 - \mathbb E[z])` per unit (binary units), exact when :attr:`is_enumerable`; not differentiable."""
+        mean = self._exact_statistics("variance")[1]
+        return mean * (1 - mean)
+
+    def entropy(self) -> torch.Tensor:
+        r""":math:`H = \log Z - \mathbb E[-E(z)] = \log Z - a_1^\top \mathbb E z_1 - a_2^\top \mathbb E z_2 - \langle W, \mathbb E[z_1 z_2^\top] \rangle`.
+
+        Exact (the enumerated :math:`\log Z`, not a supplied estimate) when :attr:`is_enumerable`,
+        in nats; not differentiable.
+        """
+        log_normalizer, mean, cross = self._exact_statistics("entropy")
+        mean1, mean2 = self.split(mean)
+        expected_neg_energy = (
+            (self.bias1 * mean1).sum(-1) + (self.bias2 * mean2).sum(-1) + (self.weight * cross).sum((-1, -2))
+        )
+        return log_normalizer - expected_neg_energy.detach()
+
+    @property
+    def has_enumerate_support(self) -> bool:  # type: ignore[override]
+        """Whether the :math:`2^{n_1 + n_2}` joint states are listed: at most :data:`MAX_ENUMERATED_EVENT_UNITS` units."""
+        return self.num_units1 + self.num_units2 <= MAX_ENUMERATED_EVENT_UNITS
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        """All joint states ``[z1, z2]``, shape (2^(n1+n2), *batch, n1 + n2), for ``TraceEnum_ELBO``.
+
+        Exact enumeration needs this many units at most (:data:`MAX_ENUMERATED_EVENT_UNITS`),
+        far fewer than :attr:`is_enumerable`'s limit on the smaller block: an RBM prior
+        with more units must be sampled (a guide over z), not summed out.
+        """
+        return enumerate_binary_support(
+            "RBM", self.event_shape[0], self.batch_shape, expand, self.bias1.dtype, self.bias1.device
+        )

@@ -35,6 +35,8 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 
+from pyro_dgm.distributions.validation_flag import own_validation_flag, set_validation_flag
+
 __all__ = [
     "SmoothingConditional",
     "SmoothingTransformation",
@@ -125,7 +127,8 @@ class SmoothingTransformation(TorchDistribution):
     and differentiable in the parameters (Rolfe 2017 Eq. 8).
 
     Subclasses implement ``_conditional_log_densities``, ``_conditional_cdfs``,
-    ``_conditional_icdfs`` (for :math:`r(\zeta \mid z)`) and ``_inverse_cdf`` (for the marginal).
+    ``_conditional_icdfs``, ``_conditional_moments`` (for :math:`r(\zeta \mid z)`) and
+    ``_inverse_cdf`` (for the marginal); ``mean`` and ``variance`` follow in closed form.
     """
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -235,6 +238,13 @@ class SmoothingTransformation(TorchDistribution):
         r"""Return the marginal's (generalised) inverse CDF :math:`F^{-1}(\rho)`."""
         raise NotImplementedError
 
+    def _conditional_moments(self) -> Tuple[Tuple[ParameterLike, ParameterLike], Tuple[ParameterLike, ParameterLike]]:
+        r"""Return :math:`((m_0, v_0), (m_1, v_1))`, mean and variance of :math:`r(\zeta \mid 0)` and :math:`r(\zeta \mid 1)`.
+
+        Each a number or a tensor that broadcasts with the batch (closed forms of the parameters).
+        """
+        raise NotImplementedError
+
     def _log_marginal_density(self, zeta: torch.Tensor) -> torch.Tensor:
         log_r0, log_r1 = self._conditional_log_densities(zeta)
         return torch.logaddexp(self._log_prob_zero + log_r0, self._log_prob_one + log_r1)
@@ -285,6 +295,20 @@ class SmoothingTransformation(TorchDistribution):
         rho = torch.rand(shape, dtype=self.logits.dtype, device=self.logits.device)
         return self._inverse_cdf(rho)
 
+    @property
+    def mean(self) -> torch.Tensor:
+        r""":math:`\mathbb E\zeta = (1 - q)\, m_0 + q\, m_1`, :math:`m_z` the mean of :math:`r(\zeta \mid z)` (closed form)."""
+        (mean_zero, _), (mean_one, _) = self._conditional_moments()
+        return (self._prob_zero * mean_zero + self._prob_one * mean_one).expand(self.batch_shape)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        r"""Law of total variance over :math:`z`: :math:`(1 - q) v_0 + q v_1 + q (1 - q) (m_1 - m_0)^2` (closed form)."""
+        (mean_zero, variance_zero), (mean_one, variance_one) = self._conditional_moments()
+        prob_zero, prob_one = self._prob_zero, self._prob_one
+        between = prob_zero * prob_one * (mean_one - mean_zero) ** 2
+        return (prob_zero * variance_zero + prob_one * variance_one + between).expand(self.batch_shape)
+
     def log_density_ratio(self, zeta: torch.Tensor) -> torch.Tensor:
         r"""Return :math:`\log r(\zeta \mid 1) - \log r(\zeta \mid 0)` (:math:`\pm\infty` where one vanishes)."""
         log_r0, log_r1 = self._conditional_log_densities(self._checked(zeta))
@@ -301,7 +325,7 @@ class SmoothingTransformation(TorchDistribution):
 
     def conditional(self, z: ParameterLike) -> "SmoothingConditional":
         r"""Return :math:`r(\zeta \mid z)` alone, for :math:`z \in \{0, 1\}` (a tensor broadcasting with the batch)."""
-        return SmoothingConditional(self, z, validate_args=self._validate_args)
+        return SmoothingConditional(self, z, validate_args=own_validation_flag(self))
 
     def expand(self, batch_shape: torch.Size, _instance: Optional["SmoothingTransformation"] = None) -> "SmoothingTransformation":
         new = self._get_checked_instance(type(self), _instance)
@@ -312,7 +336,7 @@ class SmoothingTransformation(TorchDistribution):
         if "_unbroadcast" in self.__dict__:
             new._unbroadcast = self._unbroadcast
         super(SmoothingTransformation, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
+        set_validation_flag(new, own_validation_flag(self))
         return new
 
 
@@ -354,7 +378,7 @@ class SpikeSmoothingTransformation(SmoothingTransformation):
     neither value nor gradient can be infinite.
 
     Subclasses implement ``_slab_log_density``, ``_slab_cdf`` and ``_slab_icdf`` (finite on all of
-    :math:`[0, 1]`).
+    :math:`[0, 1]`), and ``_slab_moments``.
     """
 
     def _slab_log_density(self, zeta: torch.Tensor) -> torch.Tensor:
@@ -365,6 +389,13 @@ class SpikeSmoothingTransformation(SmoothingTransformation):
 
     def _slab_icdf(self, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _slab_moments(self) -> Tuple[ParameterLike, ParameterLike]:
+        r"""Return the mean and variance of the slab :math:`r(\zeta \mid 1)`."""
+        raise NotImplementedError
+
+    def _conditional_moments(self) -> Tuple[Tuple[ParameterLike, ParameterLike], Tuple[ParameterLike, ParameterLike]]:
+        return (0.0, 0.0), self._slab_moments()  # the spike: a point mass at 0
 
     def _conditional_log_densities(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         at_spike = zeta == 0
@@ -409,7 +440,9 @@ class SmoothingConditional(TorchDistribution):
         self.z = z.expand(batch_shape)
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    # is_discrete is left undeclared (torch then raises NotImplementedError on the class):
+    # the parent's support is continuous for a smoother and Boolean for BinaryLimit.
+    @constraints.dependent_property(event_dim=0)
     def support(self) -> constraints.Constraint:
         return self.smoothing.support
 
@@ -417,8 +450,21 @@ class SmoothingConditional(TorchDistribution):
     def has_rsample(self) -> bool:  # type: ignore[override]
         return self.smoothing.has_rsample
 
-    def _select(self, values: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        return torch.where(self.z.bool(), values[1], values[0])
+    def _select(self, values: Tuple[ParameterLike, ParameterLike]) -> torch.Tensor:
+        value_zero, value_one = (torch.as_tensor(value, dtype=self.z.dtype, device=self.z.device) for value in values)
+        return torch.where(self.z.bool(), value_one, value_zero)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        r"""The mean :math:`m_z` of :math:`r(\zeta \mid z)` (0 for a spike's :math:`z = 0`)."""
+        (mean_zero, _), (mean_one, _) = self.smoothing._conditional_moments()
+        return self._select((mean_zero, mean_one)).expand(self.batch_shape)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        r"""The variance :math:`v_z` of :math:`r(\zeta \mid z)` (0 for a spike's :math:`z = 0`)."""
+        (_, variance_zero), (_, variance_one) = self.smoothing._conditional_moments()
+        return self._select((variance_zero, variance_one)).expand(self.batch_shape)
 
     def log_prob(self, zeta: torch.Tensor) -> torch.Tensor:
         r"""Return :math:`\log r(\zeta \mid z)`."""
@@ -452,5 +498,5 @@ class SmoothingConditional(TorchDistribution):
         new.smoothing = self.smoothing.expand(batch_shape)
         new.z = self.z.expand(batch_shape)
         super(SmoothingConditional, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
+        set_validation_flag(new, own_validation_flag(self))
         return new

@@ -11,12 +11,16 @@ rising exponential :math:`r(\zeta \mid 1)` of DVAE++'s overlapping exponential, 
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 
 from pyro_dgm.distributions.overlapping_exponential import (
+    decaying_exponential_mean,
     rising_exponential_cdf,
     rising_exponential_icdf,
     rising_exponential_log_density,
+    truncated_exponential_variance,
 )
 from pyro_dgm.distributions.smoothing import SpikeSmoothingTransformation, TemperedSmoothingTransformation
 
@@ -55,3 +59,8 @@ class SpikeAndExponential(SpikeSmoothingTransformation, TemperedSmoothingTransfo
 
     def _slab_icdf(self, t: torch.Tensor) -> torch.Tensor:
         return rising_exponential_icdf(t, self.beta)
+
+    def _slab_moments(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        beta = self._unbroadcast_parameter("beta")
+        # the rising exponential mirrors the decaying one: mean 1 - m, same variance
+        return 1 - decaying_exponential_mean(beta), truncated_exponential_variance(beta)

@@ -9,11 +9,19 @@ No temperature: construct with ``SpikeAndSlab(probs=...)`` or ``SpikeAndSlab(log
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 
 from pyro_dgm.distributions.smoothing import SpikeSmoothingTransformation
 
 __all__ = ["SpikeAndSlab"]
+
+UNIFORM_MEAN = 1 / 2
+"""Mean of the uniform slab on [0, 1]."""
+
+UNIFORM_VARIANCE = 1 / 12
+"""Variance of the uniform slab on [0, 1]."""
 
 
 class SpikeAndSlab(SpikeSmoothingTransformation):
@@ -44,3 +52,6 @@ class SpikeAndSlab(SpikeSmoothingTransformation):
 
     def _slab_icdf(self, t: torch.Tensor) -> torch.Tensor:
         return t
+
+    def _slab_moments(self) -> Tuple[float, float]:
+        return UNIFORM_MEAN, UNIFORM_VARIANCE

@@ -97,3 +97,34 @@ def test_values_off_the_intensity_grid_are_rejected():
         mixture.log_prob(torch.tensor(0.5 / 255))
     with pytest.raises(ValueError):
         mixture.log_prob(torch.tensor(1.5))
+
+
+def test_variance_and_entropy_equal_sums_over_hand_computed_masses():
+    weights, locs, scales = [0.25, 0.75], [0.3, 0.9], [0.05, 0.2]
+    mixture = DiscretizedLogisticMixture(
+        torch.tensor(weights, dtype=torch.float64).log(),
+        torch.tensor(locs, dtype=torch.float64),
+        torch.tensor(scales, dtype=torch.float64).log(),
+    )
+    half = 0.5 / MAX_INTENSITY
+    masses = []
+    for intensity in range(NUM_INTENSITIES):
+        x = intensity / MAX_INTENSITY
+        upper = [1.0 if intensity == MAX_INTENSITY else _sigmoid((x + half - m) / s) for m, s in zip(locs, scales)]
+        lower = [0.0 if intensity == 0 else _sigmoid((x - half - m) / s) for m, s in zip(locs, scales)]
+        masses.append(sum(w * (u - l) for w, u, l in zip(weights, upper, lower)))
+    grid = [k / MAX_INTENSITY for k in range(NUM_INTENSITIES)]
+    mean = math.fsum(p * x for p, x in zip(masses, grid))
+    variance = math.fsum(p * (x - mean) ** 2 for p, x in zip(masses, grid))
+    entropy = -math.fsum(p * math.log(p) for p in masses if p > 0)
+    assert mixture.mean.item() == pytest.approx(mean, rel=1e-10)
+    assert mixture.variance.item() == pytest.approx(variance, rel=1e-10)
+    assert mixture.entropy().item() == pytest.approx(entropy, rel=1e-10)
+
+
+def test_entropy_of_a_sub_bin_scale_is_finite():
+    # far from its location the masses underflow to exactly 0 (their log-masses stay finite)
+    mixture = DiscretizedLogisticMixture(torch.zeros(1), torch.tensor([0.5]), torch.tensor([-12.0]))
+    assert bool((mixture.log_prob(mixture.enumerate_support()).exp() == 0).any())
+    assert math.isfinite(mixture.entropy().item()) and mixture.entropy().item() >= 0
+    assert mixture.variance.item() >= 0

@@ -126,3 +126,62 @@ def test_cheap_checks_agree_with_the_direct_ones(dtype):
     assert not has_nan(values)
     values[3, 3] = float("nan")
     assert has_nan(values)
+
+
+def test_an_existing_distribution_follows_the_switch_at_each_call():
+    """torch reads its global default at each call: so must a distribution built with validate_args=None."""
+    with pyro.validation_enabled(False):
+        built_unvalidated = IndependentBernoulli(torch.zeros(2))
+    with pyro.validation_enabled(True):
+        built_validated = IndependentBernoulli(torch.zeros(2))
+        with pytest.raises(ValueError, match=r"Expected value argument .* to be within the support"):
+            built_unvalidated.log_prob(torch.tensor([0.5, 1.0]))
+        with pytest.raises(ValueError, match="Expected value argument"):
+            built_unvalidated.expand((3,)).log_prob(torch.tensor([0.5, 1.0]))
+    with pyro.validation_enabled(False):
+        built_validated.log_prob(torch.tensor([0.5, 1.0]))  # not checked now
+    explicit = IndependentBernoulli(torch.zeros(2), validate_args=True)
+    with pyro.validation_enabled(False), pytest.raises(ValueError, match="support"):
+        explicit.expand((3,)).log_prob(torch.tensor([0.5, 1.0]))  # its own flag wins, through expand
+
+
+def test_enumerate_support_lists_the_joint_states_for_trace_enum():
+    logits = torch.tensor([[0.3, -1.0, 2.0], [0.0, 4.0, -4.0]], dtype=torch.float64)
+    distribution = IndependentBernoulli(logits)
+    support = distribution.enumerate_support()
+    assert support.shape == (8, 2, 3) and distribution.enumerate_support(expand=False).shape == (8, 1, 3)
+    torch.testing.assert_close(distribution.log_prob(support).exp().sum(0), torch.ones(2, dtype=torch.float64))
+    assert len({tuple(state.tolist()) for state in support[:, 0]}) == 8
+
+
+def test_trace_enum_elbo_sums_the_units_out_against_a_hand_sum():
+    logits = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+    observed = torch.tensor([1.5, -0.5], dtype=torch.float64)
+    weight = torch.tensor([[1.0, -1.0], [0.5, 2.0], [-1.0, 0.3]], dtype=torch.float64)
+
+    @pyro.infer.config_enumerate
+    def model():
+        y = pyro.sample("y", IndependentBernoulli(logits))
+        pyro.sample("x", dist.Normal(y @ weight, 1.0).to_event(1), obs=observed)
+
+    loss = pyro.infer.TraceEnum_ELBO(max_plate_nesting=0).loss(model, lambda: None)
+    terms = []
+    for code in range(8):  # the 2^3 states by hand, not through enumerate_support
+        y = torch.tensor([(code >> shift) & 1 for shift in (2, 1, 0)], dtype=torch.float64)
+        log_prior = float(reference(logits).log_prob(y))
+        terms.append(log_prior + float(dist.Normal(y @ weight, 1.0).to_event(1).log_prob(observed)))
+    assert loss == pytest.approx(-float(torch.logsumexp(torch.tensor(terms, dtype=torch.float64), 0)), rel=1e-12)
+
+
+def test_too_many_units_are_not_enumerated_and_say_so():
+    from pyro_dgm.distributions.binary_states import MAX_ENUMERATED_EVENT_UNITS
+
+    distribution = IndependentBernoulli(torch.zeros(MAX_ENUMERATED_EVENT_UNITS + 1))
+    assert not distribution.has_enumerate_support
+    assert not reference(torch.zeros(3)).has_enumerate_support  # nor is Bernoulli(...).to_event(1), at any size
+
+    def model():
+        pyro.sample("y", distribution, infer={"enumerate": "parallel"})
+
+    with pytest.raises(NotImplementedError, match=f"limited to {MAX_ENUMERATED_EVENT_UNITS} units"):
+        pyro.infer.TraceEnum_ELBO(max_plate_nesting=0).loss(model, lambda: None)
