@@ -391,6 +391,13 @@ def selected_learning_rates(records: dict[tuple[str, str, float], list[dict[str,
     return {key: learning_rate for key, (_, learning_rate) in best.items()}
 
 
+def spread(value: float, summary: dict[str, float]) -> str:
+    """``mean ± sd`` over seeds, or for a single seed the test set's standard error, marked as such."""
+    if summary["seeds"] > 1:
+        return f"{_cell(value)} ± {_cell(summary.get('log_p_sd'))}"
+    return f"{_cell(value)} (1 seed; s.e. {_cell(summary.get('log_p_se'))})"
+
+
 def table_row(dataset: str, method: str, learning_rate: float, group: Sequence[dict[str, Any]], selected: bool) -> str:
     """One Markdown row: ours (mean ± sd over the seeds in ``group``) beside the paper's values; the
     learning rate chosen on the validation set is in bold."""
@@ -400,14 +407,14 @@ def table_row(dataset: str, method: str, learning_rate: float, group: Sequence[d
     gap = ours - paper["nll"] if "nll" in paper else None
     star = -summary["log_p_star"] if "log_p_star" in summary else None
     minus_2_log_z = -summary["log_z2"] if "log_z2" in summary else None
-    star_cell = f"{_cell(star)} ± {_cell(summary.get('log_p_star_sd'))}" if star is not None else "–"
+    star_cell = _cell(star) + (f" ± {_cell(summary.get('log_p_star_sd'))}" if summary["seeds"] > 1 else "") if star is not None else "–"
     ess_cell = _cell(summary.get("ess_percent"), 1) if method == "BiHM" else "–"
     converged = sum(record["converged"] for record in group)
     rate = f"**{learning_rate:g}**" if selected else f"{learning_rate:g}"
     return (
         f"| {dataset} | {method} | {'-'.join(map(str, group[0]['layer_sizes'][1:]))} | {rate} "
         f"| {summary['seeds']} | {_cell(-mean_best_validation(group))} "
-        f"| {_cell(ours)} ± {_cell(summary.get('log_p_sd'))} | {_cell(paper.get('nll'))} "
+        f"| {spread(ours, summary)} | {_cell(paper.get('nll'))} "
         f"| {_cell(gap)} | {star_cell} | {_cell(paper.get('nll_star'))} | {_cell(minus_2_log_z)} "
         f"| {_cell(paper.get('minus_2_log_z'))} | {ess_cell} | {_cell(paper.get('ess_percent'), 1)} "
         f"| {summary['epochs']:.0f} | {converged}/{len(group)} | {summary['steps_per_second']:.0f} |"
@@ -424,7 +431,8 @@ def render_table(results_dir: Path | None = None) -> str:
         key = (record["job"]["dataset"], record["job"]["method"], record["budget"]["learning_rate"])
         records.setdefault(key, []).append(record)
     lines = [
-        "| dataset | method | layers | lr | seeds | valid −log p(x) | −log p(x) ours | paper | gap | −log p*(x) ours "
+        "| dataset | method | layers | lr | seeds | valid −log p(x) | −log p(x) ours (± sd over seeds) | paper | gap "
+        "| −log p*(x) ours "
         "| paper | −2 log Z ours | paper | ESS % ours | paper | epochs | converged | steps/s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
