@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 
-import pyro
 import pytest
 import torch
 from torch.distributions import Distribution, constraints
