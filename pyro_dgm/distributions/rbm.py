@@ -42,6 +42,7 @@ from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
 from pyro_dgm.distributions.binary_states import all_binary_configurations
+from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.independent_bernoulli import is_binary
 
@@ -480,20 +481,20 @@ class RBM(TorchDistribution):
     # ----- energies and conditionals ---------------------------------------------------
 
     def _field2(self, z1: torch.Tensor) -> torch.Tensor:
-        """:math:`a_2 + W^\\top z_1`, the logits of :math:`p(z_2 \\mid z_1)`."""
-        return self.bias2 + torch.matmul(z1.unsqueeze(-2), self.weight).squeeze(-2)
+        """:math:`a_2 + W^\\top z_1`, the logits of :math:`p(z_2 \\mid z_1)`: one GEMM over all states."""
+        return self.bias2 + vector_matrix_product(z1, self.weight)
 
     def _field1(self, z2: torch.Tensor) -> torch.Tensor:
-        """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`."""
-        return self.bias1 + torch.matmul(self.weight, z2.unsqueeze(-1)).squeeze(-1)
+        """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`: one GEMM with :math:`W^\\top` read in place."""
+        return self.bias1 + vector_matrix_product(z2, self.weight.mT)
 
     def _draw2(self, z1: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks: ``conditional2(z1).sample()``."""
-        return torch.bernoulli(torch.sigmoid(self._field2(z1)))
+        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks or autograd (:func:`draw_bernoulli_`)."""
+        return draw_bernoulli_(self._field2(z1))
 
     def _draw1(self, z2: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks: ``conditional1(z2).sample()``."""
-        return torch.bernoulli(torch.sigmoid(self._field1(z2)))
+        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks or autograd (:func:`draw_bernoulli_`)."""
+        return draw_bernoulli_(self._field1(z2))
 
     def _check_block(self, value: torch.Tensor, size: int, name: str) -> None:
         _check_last_dim(value, size, name)

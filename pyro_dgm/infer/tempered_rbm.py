@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from pyro_dgm.distributions.argument_checks import check_int
+from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.rbm import RBM
 
 BASES = ("uniform", "biases")
@@ -98,34 +99,6 @@ def linear_schedule(num_temperatures: int, *, like: torch.Tensor | None = None) 
     dtype = like.dtype if like is not None else torch.get_default_dtype()
     device = like.device if like is not None else None
     return torch.linspace(0.0, 1.0, num_temperatures, dtype=dtype, device=device)
-
-
-def _vector_times_matrix(vectors: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    r""":math:`v^\top M` for vectors (*sample, *batch, n) and matrices (*batch, n, m).
-
-    One matmul when the matrices are shared across the batch (the usual case, also
-    when the batch comes from ``expand``); otherwise one ``bmm`` with the sample
-    dimensions folded into rows, so :math:`M` is never copied per sample.
-    """
-    batch_ndim = matrix.dim() - 2
-    batch_dims = zip(matrix.shape[:batch_ndim], matrix.stride()[:batch_ndim])
-    if all(size == 1 or stride == 0 for size, stride in batch_dims):
-        return vectors @ matrix[(0,) * batch_ndim]
-    batch_shape = matrix.shape[:-2]
-    sample_shape = vectors.shape[: vectors.dim() - batch_ndim - 1]
-    rows = vectors.reshape(-1, batch_shape.numel(), vectors.size(-1)).transpose(0, 1)
-    products = torch.bmm(rows, matrix.reshape(-1, *matrix.shape[-2:]))  # (batch, rows, m)
-    return products.transpose(0, 1).reshape(*sample_shape, *batch_shape, matrix.size(-1))
-
-
-def _bernoulli(logits: torch.Tensor) -> torch.Tensor:
-    """Independent Bernoulli(sigmoid(logits)) draws in the logits' dtype.
-
-    By comparing uniforms with the probabilities: 2.5x faster than ``torch.bernoulli``
-    on CPU (measured on 1024 x 64 draws), which dominated the run time of both estimators.
-    """
-    probs = torch.sigmoid(logits)
-    return (torch.rand_like(probs) < probs).to(probs.dtype)
 
 
 def _per_unit(beta: float | torch.Tensor) -> float | torch.Tensor:
@@ -183,11 +156,11 @@ class GeometricRBMPath:
     def sample_base(self, sample_shape: Sequence[int]) -> torch.Tensor:
         r"""Exact draws of :math:`z_1 \sim p_0`, shape (*sample_shape, *batch_shape, n1)."""
         logits = self.base_bias1.expand(torch.Size(sample_shape) + self.base_bias1.shape)
-        return _bernoulli(logits)
+        return draw_bernoulli_(logits.clone())
 
     def coupling(self, z1: torch.Tensor) -> torch.Tensor:
         r""":math:`u = W^\top z_1`, shape (..., n2): the only matmul a state needs per sweep."""
-        return _vector_times_matrix(z1, self.weight)
+        return vector_matrix_product(z1, self.weight)
 
     def log_marginal(
         self, z1: torch.Tensor, coupling: torch.Tensor, beta: float | torch.Tensor
@@ -209,6 +182,6 @@ class GeometricRBMPath:
         leaves :math:`p_\beta(z_1)` invariant. Returns :math:`z_1'`.
         """
         beta = _per_unit(beta)
-        z2 = _bernoulli(self.base_bias2 + beta * (self.bias_change2 + coupling))
-        back = _vector_times_matrix(z2, self.weight.transpose(-1, -2))  # W z2
-        return _bernoulli(self.base_bias1 + beta * (self.bias_change1 + back))
+        z2 = draw_bernoulli_(self.base_bias2 + beta * (self.bias_change2 + coupling))
+        back = vector_matrix_product(z2, self.weight.mT)  # W z2
+        return draw_bernoulli_(self.base_bias1 + beta * (self.bias_change1 + back))
