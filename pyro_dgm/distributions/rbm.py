@@ -41,7 +41,7 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
-from pyro_dgm.distributions.binary_states import all_binary_configurations
+from pyro_dgm.distributions.binary_states import cached_binary_configurations
 from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.independent_bernoulli import is_binary
@@ -152,8 +152,9 @@ class _ChunkedEnumeration:
         self.weight = weight.detach()
         dtype, device = bias_enum.dtype, bias_enum.device
         # bool: one byte per bit; at most 2^20 x 20 bytes when a chunk holds one state
-        self.high_configurations = all_binary_configurations(self.high_bits, torch.bool, device)
-        self.low_configurations = all_binary_configurations(low_bits, dtype, device)
+        # shared across calls (read only): the same tables serve every training step
+        self.high_configurations = cached_binary_configurations(self.high_bits, torch.bool, device)
+        self.low_configurations = cached_binary_configurations(low_bits, dtype, device)
         low_bias = torch.matmul(self.bias_enum[..., self.high_bits :], self.low_configurations.T)
         self.low_bias = low_bias.movedim(-1, 0)  # (2^l, *batch)
         low_field = torch.matmul(self.low_configurations, self.weight[..., self.high_bits :, :])
