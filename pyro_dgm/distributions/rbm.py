@@ -41,6 +41,7 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.binary_states import cached_binary_configurations
 from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.gibbs import block_gibbs
@@ -395,8 +396,9 @@ class RBM(TorchDistribution):
         needs ``min(n1, n2) <= MAX_ENUMERATED_UNITS``.
 
     Sampling is exact when enumerable (the smaller block from its marginal
-    :math:`\propto e^{-F}`, the other from its conditional), else
-    :data:`DEFAULT_BURN_IN_SWEEPS` sweeps of block Gibbs from uniform random states.
+    :math:`\propto e^{-F}`, the other from its conditional), else ``num_sweeps``
+    (default :data:`DEFAULT_BURN_IN_SWEEPS`) sweeps of block Gibbs from uniform random
+    states.
     """
 
     arg_constraints = {
@@ -567,8 +569,17 @@ class RBM(TorchDistribution):
 
     # ----- sampling ----------------------------------------------------------------------
 
-    def sample(self, sample_shape: Sequence[int] = torch.Size()) -> torch.Tensor:
-        """Draws, shape (*sample_shape, *batch_shape, n1 + n2): exact if enumerable, else Gibbs."""
+    def sample(
+        self, sample_shape: Sequence[int] = torch.Size(), *, num_sweeps: int | None = None
+    ) -> torch.Tensor:
+        """Draws, shape (*sample_shape, *batch_shape, n1 + n2): exact if enumerable, else Gibbs.
+
+        :param num_sweeps: block-Gibbs sweeps from uniform random states when the RBM is
+            too large to enumerate (default :data:`DEFAULT_BURN_IN_SWEEPS`); unused when the
+            draws are exact.
+        """
+        num_sweeps = DEFAULT_BURN_IN_SWEEPS if num_sweeps is None else num_sweeps
+        check_int("num_sweeps", num_sweeps)
         sample_shape = torch.Size(sample_shape)
         with torch.no_grad():
             if self.is_enumerable:
@@ -585,5 +596,5 @@ class RBM(TorchDistribution):
             else:
                 shape = sample_shape + self.batch_shape + (self.num_units1,)
                 start = torch.randint(0, 2, shape, device=self.bias1.device).to(self.bias1.dtype)
-                z1, z2 = block_gibbs(self, start, DEFAULT_BURN_IN_SWEEPS)
+                z1, z2 = block_gibbs(self, start, num_sweeps)
         return torch.cat([z1, z2], dim=-1)

@@ -135,6 +135,23 @@ def test_rbm_sample_falls_back_to_gibbs_when_not_enumerable(monkeypatch):
     )
 
 
+def test_rbm_sample_runs_the_sweeps_it_is_given(monkeypatch):
+    """RBM.sample(..., num_sweeps=1) on a non-enumerable RBM has the law after one sweep, not p."""
+    monkeypatch.setattr(rbm_module, "MAX_ENUMERATED_UNITS", 0)
+    bias1, bias2, weight = strongly_coupled_parameters()
+    joint = exact_joint(bias1, bias2, weight)
+    law = exact_law_after_sweeps(joint, 1)
+    frequencies = empirical_probabilities(RBM(bias1, bias2, weight).sample((NUM_CHAINS,), num_sweeps=1))
+    threshold = total_variation_threshold(law, NUM_CHAINS)
+    assert total_variation(frequencies, law) < threshold
+    assert total_variation(frequencies, joint.flatten()) > threshold  # the default 1000 sweeps would pass this
+
+
+def test_rbm_sample_rejects_a_bad_sweep_count():
+    with pytest.raises(ValueError, match="num_sweeps"):
+        RBM(*strongly_coupled_parameters()).sample((2,), num_sweeps=0)
+
+
 # ----- persistent chains -------------------------------------------------------------------
 
 
