@@ -48,10 +48,10 @@ as a hand-written sampler draws).
 (the positive root of the quadratic of DVAE++ Eq. 3 in log space), so both paths do
 the same kernel work there; :math:`\beta` is a Python float and the posterior logit
 is the closed form :math:`\ell + \beta(2\zeta - 1)`, as a hand-written implementation
-has them. The chains' fields are the matrix products ``z1 @ W`` and ``z2 @ W.T``,
-the forms the library uses: another form (e.g. a batched ``matmul(W, z.unsqueeze(-1))``)
-rounds differently, and one flipped Gibbs draw would change the :math:`\log Z`
-gradient by :math:`N/S` per unit.
+has them. The chains' fields are ``addmm(b, z1, W)`` and ``addmm(a, z2, W.T)`` (the bias
+in the GEMM's accumulator), the forms the library's sampler uses: another form (e.g.
+``b + z1 @ W``, or a batched ``matmul(W, z.unsqueeze(-1))``) rounds differently, and one
+flipped Gibbs draw would change the :math:`\log Z` gradient by :math:`N/S` per unit.
 """
 
 from __future__ import annotations
@@ -183,9 +183,9 @@ class PlainDVAEPlusPlus:
         with torch.no_grad():
             z1 = self.chains[:, : model.num_units1]
             for _ in range(self.num_sweeps):
-                probs2 = torch.sigmoid(model.bias2 + z1 @ model.weight)
+                probs2 = torch.sigmoid(torch.addmm(model.bias2, z1, model.weight))
                 z2 = (torch.rand_like(probs2) < probs2).to(probs2.dtype)
-                probs1 = torch.sigmoid(model.bias1 + z2 @ model.weight.T)
+                probs1 = torch.sigmoid(torch.addmm(model.bias1, z2, model.weight.T))
                 z1 = (torch.rand_like(probs1) < probs1).to(probs1.dtype)
             states = torch.cat([z1, z2], dim=-1)
             self.chains.copy_(states)

@@ -19,10 +19,14 @@ from __future__ import annotations
 import torch
 
 
-def _is_shared(matrix: torch.Tensor) -> bool:
-    """Whether every batch element of ``matrix`` (*batch, n, m) is the same matrix in memory."""
-    batch_ndim = matrix.dim() - 2
-    batch_dims = zip(matrix.shape[:batch_ndim], matrix.stride()[:batch_ndim])
+def is_shared_across_batch(value: torch.Tensor, event_ndim: int) -> bool:
+    """Whether every batch element of ``value`` (*batch, *event) is the same tensor in memory.
+
+    True without batch dimensions, and for batch dimensions made by ``expand`` (size 1 or
+    stride 0), as Pyro's plates make them.
+    """
+    batch_ndim = value.dim() - event_ndim
+    batch_dims = zip(value.shape[:batch_ndim], value.stride()[:batch_ndim])
     return all(size == 1 or stride == 0 for size, stride in batch_dims)
 
 
@@ -40,7 +44,7 @@ def vector_matrix_product(vectors: torch.Tensor, matrix: torch.Tensor) -> torch.
     Differentiable in both arguments. A transposed matrix (``W.mT``) is read in place.
     """
     batch_ndim = matrix.dim() - 2
-    if _is_shared(matrix):
+    if is_shared_across_batch(matrix, 2):
         return torch.matmul(vectors, matrix[(0,) * batch_ndim])
     batch_shape = matrix.shape[:-2]
     leading_shape = torch.broadcast_shapes(vectors.shape[:-1], batch_shape)
@@ -48,7 +52,9 @@ def vector_matrix_product(vectors: torch.Tensor, matrix: torch.Tensor) -> torch.
     sample_shape = leading_shape[: len(leading_shape) - batch_ndim]
     rows = vectors.reshape(-1, batch_shape.numel(), vectors.size(-1)).transpose(0, 1)
     products = torch.bmm(rows, matrix.reshape(-1, *matrix.shape[-2:]))  # (batch, rows, m)
-    return products.transpose(0, 1).reshape(*sample_shape, *batch_shape, matrix.size(-1))
+    # contiguous, in the logical order: a *_like random draw then fills it in that order too
+    products = products.transpose(0, 1).contiguous()
+    return products.reshape(*sample_shape, *batch_shape, matrix.size(-1))
 
 
 def draw_bernoulli_(logits: torch.Tensor) -> torch.Tensor:

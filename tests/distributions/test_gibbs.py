@@ -107,6 +107,25 @@ def test_block_gibbs_draws_what_the_conditionals_draw():
     assert torch.equal(z1, expected1) and torch.equal(z2, expected2)
 
 
+@pytest.mark.parametrize("start_shape", [(5, 2, N1), (5, 1, N1)])
+def test_block_gibbs_of_a_shared_rbm_draws_what_the_general_loop_draws(start_shape):
+    """An RBM expanded by plates takes the preallocated-GEMM loop; the same RBM copied per batch
+    element takes the general one: same seed, same draws, same shapes."""
+    bias1, bias2, weight = strongly_coupled_parameters()
+    shared = RBM(bias1, bias2, weight).expand((2,))
+    copied = RBM(bias1.expand(2, N1).clone(), bias2.expand(2, N2).clone(), weight.expand(2, N1, N2).clone())
+    start = uniform_bits(*start_shape)
+    original = start.clone()
+    draws = []
+    for rbm in (shared, copied):
+        torch.manual_seed(2)
+        draws.append(block_gibbs(rbm, start, 4))
+    (fast1, fast2), (general1, general2) = draws
+    assert fast1.shape == general1.shape == (5, 2, N1) and fast2.shape == (5, 2, N2)
+    assert torch.equal(fast1, general1) and torch.equal(fast2, general2)
+    assert torch.equal(start, original)  # the caller's states are not written
+
+
 def test_block_gibbs_bad_input():
     rbm = RBM(*strongly_coupled_parameters(), validate_args=True)
     with pytest.raises(ValueError, match="num_sweeps"):
