@@ -10,8 +10,9 @@ matrix is never copied per chain.
 
 A draw :math:`z \sim \operatorname{Bern}(\sigma(a))` is made as :math:`\mathbb 1[u <
 \sigma(a)]` with :math:`u \sim U[0, 1)`, in place over the logits: two element-wise
-passes and one uniform per unit, several times faster than ``torch.bernoulli`` on the
-CPU (see ``docs/benchmarks.md``, "Block Gibbs against RBM libraries").
+passes and one uniform per unit, about twice as fast as ``torch.bernoulli`` of the
+probabilities on the CPU (``benchmarks/bernoulli_draw_costs.py``; ``docs/benchmarks.md``,
+"RBM samplers against RBM libraries").
 """
 
 from __future__ import annotations

@@ -45,9 +45,9 @@ Three bases (``base=``):
     fluctuations of :math:`W`. Without couplings it is ``"biases"``; on RBMs whose
     biases centre the couplings (:math:`a = -\tfrac12 W \mathbf 1`, as the planted
     multimodal RBMs of ``benchmarks/rbm_log_partition.py``) :math:`m = 1/2` is a fixed
-    point and it is ``"uniform"``. Measured at equal budget it had the smallest or
-    nearly the smallest spread of the three on weakly and strongly coupled, sparse and
-    planted RBMs (``docs/benchmarks.md``, "AIS against rbms").
+    point and it is ``"uniform"``. At equal budget it had the smallest spread of the
+    three, and of the ``rbms`` library, on the weakly and strongly coupled RBMs of
+    ``docs/benchmarks.md`` ("AIS against rbms").
 ``"uniform"`` (the default of parallel tempering)
     :math:`b = 0`: :math:`f_\beta = f_1^\beta`, the tempered family :math:`p^\beta`
     of DVAE (Rolfe, 2017, App. H.1); :math:`\log Z_0 = (n_1 + n_2) \log 2`. Every
@@ -84,11 +84,11 @@ RBMs ten updates converge far below the base's own effect on AIS. Few enough tha
 rounding does not carry the iteration off an *unstable* fixed point m = 1/2: on the
 planted 64 + 64 RBM of ``benchmarks/rbm_log_partition.py`` (singular values of W ~ 8) a
 perturbation grows by about 1.9 per update, so rounding (1e-7) stays below 1e-4 and the
-base stays uniform, covering every mode (measured: the same estimates as ``"uniform"``)."""
+base stays uniform, covering every mode (tested on centred RBMs)."""
 
 MEAN_FIELD_DAMPING = 0.5
-"""Each mean-field update moves m halfway to sigma(field): undamped updates oscillate between
-two states on strongly coupled RBMs."""
+"""Each mean-field update moves m halfway to sigma(field): damping keeps strongly coupled RBMs'
+updates from jumping between states."""
 
 
 def mean_field_logits(
