@@ -40,17 +40,18 @@ that PCD term.
 (``torch.rand``, shape (K, B, n_j)), the guide's draw of the binary :math:`z \sim
 \mathcal B(\nu)` (Pyro's guide samples its site ``"z"``; the estimator never uses it,
 so the timed plain step skips it and the gradient check draws and discards it with
-``draw_guide_binary=True``, to keep the generators aligned), then two
-``torch.bernoulli`` per sweep of the chains.
+``draw_guide_binary=True``, to keep the generators aligned), then per sweep of the
+chains two ``torch.rand_like`` (each unit on iff its uniform is below its probability,
+as a hand-written sampler draws).
 
 **Numerics.** The inverse CDF is taken in the same overflow-safe form as the library
 (the positive root of the quadratic of DVAE++ Eq. 3 in log space), so both paths do
 the same kernel work there; :math:`\beta` is a Python float and the posterior logit
 is the closed form :math:`\ell + \beta(2\zeta - 1)`, as a hand-written implementation
-has them. The chains' fields are written as batched vector-matrix products
-(``matmul(z.unsqueeze(-2), W)``), the form the library uses: on a non-contiguous
-chain state it rounds differently from ``z @ W``, and one flipped Gibbs draw would
-change the :math:`\log Z` gradient by :math:`N/S` per unit.
+has them. The chains' fields are ``addmm(b, z1, W)`` and ``addmm(a, z2, W.T)`` (the bias
+in the GEMM's accumulator), the forms the library's sampler uses: another form (e.g.
+``b + z1 @ W``, or a batched ``matmul(W, z.unsqueeze(-1))``) rounds differently, and one
+flipped Gibbs draw would change the :math:`\log Z` gradient by :math:`N/S` per unit.
 """
 
 from __future__ import annotations
@@ -182,8 +183,10 @@ class PlainDVAEPlusPlus:
         with torch.no_grad():
             z1 = self.chains[:, : model.num_units1]
             for _ in range(self.num_sweeps):
-                z2 = torch.bernoulli(torch.sigmoid(model.bias2 + vector_matrix(z1, model.weight)))
-                z1 = torch.bernoulli(torch.sigmoid(model.bias1 + vector_matrix(z2, model.weight.T)))
+                probs2 = torch.sigmoid(torch.addmm(model.bias2, z1, model.weight))
+                z2 = (torch.rand_like(probs2) < probs2).to(probs2.dtype)
+                probs1 = torch.sigmoid(torch.addmm(model.bias1, z2, model.weight.T))
+                z1 = (torch.rand_like(probs1) < probs1).to(probs1.dtype)
             states = torch.cat([z1, z2], dim=-1)
             self.chains.copy_(states)
         return states
@@ -193,7 +196,7 @@ class PlainDVAEPlusPlus:
         model = self.model
         states = self.gibbs_step()
         z1, z2 = states[:, : model.num_units1], states[:, model.num_units1 :]
-        negative_energy = (model.bias1 * z1).sum(-1) + ((model.bias2 + vector_matrix(z1, model.weight)) * z2).sum(-1)
+        negative_energy = (model.bias1 * z1).sum(-1) + ((model.bias2 + z1 @ model.weight) * z2).sum(-1)
         mean = negative_energy.mean()
         return mean - mean.detach()
 

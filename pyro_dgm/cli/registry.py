@@ -197,6 +197,8 @@ def _smoothed_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyr
         return cls(
             num_particles=num_particles, vectorize_particles=num_particles > 1,
             num_chains=config["pcd_chains"], num_sweeps=config["pcd_sweeps"],
+            # the CLI's contract (--pcd-chains, chains saved in checkpoints for `evaluate`): PCD always
+            log_partition_gradient="persistent",
         )
 
     return build

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 MAX_ENUMERATED_EVENT_UNITS = 16
@@ -41,3 +43,18 @@ def enumerate_binary_support(
     states = all_binary_configurations(num_units, dtype, device)
     states = states.reshape((states.size(0),) + (1,) * len(batch_shape) + (num_units,))
     return states.expand((states.size(0),) + batch_shape + (num_units,)) if expand else states
+
+
+CACHED_CONFIGURATION_TABLES = 8
+"""How many (num_bits, dtype, device) tables :func:`cached_binary_configurations` keeps: an
+RBM's enumeration uses two (its chunks' high and low bits) in the forward and backward pass."""
+
+
+@functools.lru_cache(maxsize=CACHED_CONFIGURATION_TABLES)
+def cached_binary_configurations(num_bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`all_binary_configurations`, built once per (num_bits, dtype, device) and then shared.
+
+    For callers that enumerate the same state space at every training step (the exact
+    log Z of an RBM, forward and backward). The returned tensor is shared: never modify it.
+    """
+    return all_binary_configurations(num_bits, dtype, device)

@@ -41,11 +41,13 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
+from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.binary_states import (
     MAX_ENUMERATED_EVENT_UNITS,
-    all_binary_configurations,
+    cached_binary_configurations,
     enumerate_binary_support,
 )
+from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.independent_bernoulli import is_binary
 
@@ -155,8 +157,9 @@ class _ChunkedEnumeration:
         self.weight = weight.detach()
         dtype, device = bias_enum.dtype, bias_enum.device
         # bool: one byte per bit; at most 2^20 x 20 bytes when a chunk holds one state
-        self.high_configurations = all_binary_configurations(self.high_bits, torch.bool, device)
-        self.low_configurations = all_binary_configurations(low_bits, dtype, device)
+        # shared across calls (read only): the same tables serve every training step
+        self.high_configurations = cached_binary_configurations(self.high_bits, torch.bool, device)
+        self.low_configurations = cached_binary_configurations(low_bits, dtype, device)
         low_bias = torch.matmul(self.bias_enum[..., self.high_bits :], self.low_configurations.T)
         self.low_bias = low_bias.movedim(-1, 0)  # (2^l, *batch)
         low_field = torch.matmul(self.low_configurations, self.weight[..., self.high_bits :, :])
@@ -397,8 +400,9 @@ class RBM(TorchDistribution):
         needs ``min(n1, n2) <= MAX_ENUMERATED_UNITS``.
 
     Sampling is exact when enumerable (the smaller block from its marginal
-    :math:`\propto e^{-F}`, the other from its conditional), else
-    :data:`DEFAULT_BURN_IN_SWEEPS` sweeps of block Gibbs from uniform random states.
+    :math:`\propto e^{-F}`, the other from its conditional), else ``num_sweeps``
+    (default :data:`DEFAULT_BURN_IN_SWEEPS`) sweeps of block Gibbs from uniform random
+    states.
     """
 
     arg_constraints = {
@@ -484,20 +488,20 @@ class RBM(TorchDistribution):
     # ----- energies and conditionals ---------------------------------------------------
 
     def _field2(self, z1: torch.Tensor) -> torch.Tensor:
-        """:math:`a_2 + W^\\top z_1`, the logits of :math:`p(z_2 \\mid z_1)`."""
-        return self.bias2 + torch.matmul(z1.unsqueeze(-2), self.weight).squeeze(-2)
+        """:math:`a_2 + W^\\top z_1`, the logits of :math:`p(z_2 \\mid z_1)`: one GEMM over all states."""
+        return self.bias2 + vector_matrix_product(z1, self.weight)
 
     def _field1(self, z2: torch.Tensor) -> torch.Tensor:
-        """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`."""
-        return self.bias1 + torch.matmul(self.weight, z2.unsqueeze(-1)).squeeze(-1)
+        """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`: one GEMM with :math:`W^\\top` read in place."""
+        return self.bias1 + vector_matrix_product(z2, self.weight.mT)
 
     def _draw2(self, z1: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks: ``conditional2(z1).sample()``."""
-        return torch.bernoulli(torch.sigmoid(self._field2(z1)))
+        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks or autograd (:func:`draw_bernoulli_`)."""
+        return draw_bernoulli_(self._field2(z1))
 
     def _draw1(self, z2: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks: ``conditional1(z2).sample()``."""
-        return torch.bernoulli(torch.sigmoid(self._field1(z2)))
+        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks or autograd (:func:`draw_bernoulli_`)."""
+        return draw_bernoulli_(self._field1(z2))
 
     def _check_block(self, value: torch.Tensor, size: int, name: str) -> None:
         _check_last_dim(value, size, name)
@@ -569,8 +573,17 @@ class RBM(TorchDistribution):
 
     # ----- sampling ----------------------------------------------------------------------
 
-    def sample(self, sample_shape: Sequence[int] = torch.Size()) -> torch.Tensor:
-        """Draws, shape (*sample_shape, *batch_shape, n1 + n2): exact if enumerable, else Gibbs."""
+    def sample(
+        self, sample_shape: Sequence[int] = torch.Size(), *, num_sweeps: int | None = None
+    ) -> torch.Tensor:
+        """Draws, shape (*sample_shape, *batch_shape, n1 + n2): exact if enumerable, else Gibbs.
+
+        :param num_sweeps: block-Gibbs sweeps from uniform random states when the RBM is
+            too large to enumerate (default :data:`DEFAULT_BURN_IN_SWEEPS`); unused when the
+            draws are exact.
+        """
+        num_sweeps = DEFAULT_BURN_IN_SWEEPS if num_sweeps is None else num_sweeps
+        check_int("num_sweeps", num_sweeps)
         sample_shape = torch.Size(sample_shape)
         with torch.no_grad():
             if self.is_enumerable:
@@ -587,7 +600,7 @@ class RBM(TorchDistribution):
             else:
                 shape = sample_shape + self.batch_shape + (self.num_units1,)
                 start = torch.randint(0, 2, shape, device=self.bias1.device).to(self.bias1.dtype)
-                z1, z2 = block_gibbs(self, start, DEFAULT_BURN_IN_SWEEPS)
+                z1, z2 = block_gibbs(self, start, num_sweeps)
         return torch.cat([z1, z2], dim=-1)
 
     # ----- moments and enumeration of the support (new in issue 18) ------------------------

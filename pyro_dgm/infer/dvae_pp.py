@@ -33,7 +33,8 @@ DEFAULT_NUM_CHAINS = 100
 DEFAULT_NUM_SWEEPS = 100
 """Block-Gibbs sweeps per step on the persistent chains, as in DVAE (Rolfe 2017, App. H)."""
 
-LogPartitionGradient = Literal["persistent", "exact"]
+LogPartitionGradient = Literal["auto", "persistent", "exact"]
+LOG_PARTITION_GRADIENTS = ("auto", "persistent", "exact")
 
 
 def _without(trace: Trace, names: set[str]) -> Trace:
@@ -97,10 +98,17 @@ class DVAEPlusPlusELBO(Trace_ELBO):
     :class:`~pyro.infer.Trace_ELBO`. The gradient is the reparameterisation gradient
     of this estimate, except for :math:`\log Z`, whose gradient
     :math:`\nabla_\theta \log Z = \mathbb E_{p(z)}[-\nabla_\theta E(z)]` (DVAE Eq. 11) is
-    estimated from persistent block-Gibbs chains (PCD; DVAE App. H) by
-    :func:`~pyro_dgm.distributions.gibbs.log_partition_surrogate`, or, with
-    ``log_partition_gradient="exact"``, is the exact gradient of the enumerated
-    :math:`\log Z`.
+    the exact gradient of the enumerated :math:`\log Z` when the RBM is enumerable
+    (the default ``log_partition_gradient="auto"``, or ``"exact"``), else estimated
+    from persistent block-Gibbs chains (PCD; DVAE App. H) by
+    :func:`~pyro_dgm.distributions.gibbs.log_partition_surrogate` (``"persistent"``
+    forces the chains even for an enumerable RBM).
+
+    **Why no chains when log Z is exact.** The reported loss needs the enumerated
+    :math:`\log Z` anyway; its exact gradient is one more chunked pass over the same
+    states (the expected sufficient statistics), has no Monte Carlo noise, and leaves
+    nothing to burn in. Chains would add their sweeps on top of the enumeration and
+    only a noisier estimate of the same gradient.
 
     **Why log Z needs this objective.** Pyro never checks that a ``log_prob`` is
     normalised: a model whose RBM site returned only :math:`-E(z)` would train under
@@ -131,11 +139,13 @@ class DVAEPlusPlusELBO(Trace_ELBO):
     :param bool vectorize_particles: as in :class:`pyro.infer.ELBO`.
     :param int num_chains: persistent chains per RBM prior site.
     :param int num_sweeps: block-Gibbs sweeps of the chains per gradient step.
-    :param str log_partition_gradient: ``"persistent"`` (PCD, any RBM) or ``"exact"``
-        (autodiff of the enumerated :math:`\log Z`; enumerable RBMs only).
+    :param str log_partition_gradient: ``"auto"`` (default: ``"exact"`` when the RBM's
+        :math:`\log Z` is enumerated, i.e. enumerable and no estimate supplied, else
+        ``"persistent"``), ``"persistent"`` (PCD, any RBM) or ``"exact"`` (autodiff of the
+        enumerated :math:`\log Z`; enumerable RBMs only).
 
     :ivar chains: the :class:`~pyro_dgm.distributions.gibbs.PersistentChains` of each
-        RBM prior site, created on first use.
+        RBM prior site whose :math:`\log Z` gradient comes from chains, created on first use.
     :ivar log_partition_source: per RBM prior site, what the last reported value used:
         ``"exact"``, ``"supplied"`` or ``"omitted"``.
 
@@ -156,7 +166,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         *,
         num_chains: int = DEFAULT_NUM_CHAINS,
         num_sweeps: int = DEFAULT_NUM_SWEEPS,
-        log_partition_gradient: LogPartitionGradient = "persistent",
+        log_partition_gradient: LogPartitionGradient = "auto",
     ) -> None:
         # num_particles <= 0 would make every step a silent no-op (no particle, loss 0)
         for name, value in (("num_particles", num_particles), ("num_chains", num_chains), ("num_sweeps", num_sweeps)):
@@ -167,9 +177,9 @@ class DVAEPlusPlusELBO(Trace_ELBO):
             max_plate_nesting=max_plate_nesting,
             vectorize_particles=vectorize_particles,
         )
-        if log_partition_gradient not in ("persistent", "exact"):
+        if log_partition_gradient not in LOG_PARTITION_GRADIENTS:
             raise ValueError(
-                "log_partition_gradient must be 'persistent' or 'exact', got "
+                f"log_partition_gradient must be one of {LOG_PARTITION_GRADIENTS}, got "
                 f"{log_partition_gradient!r}"
             )
         self.num_chains = num_chains
@@ -343,14 +353,17 @@ class DVAEPlusPlusELBO(Trace_ELBO):
     def log_partition(self, name: str, rbm: RBM, sample_chains: bool = True) -> torch.Tensor:
         r""":math:`\log Z` of the RBM at site ``name``: reported value plus its gradient estimator.
 
-        Records in :attr:`log_partition_source` which value is reported. With
-        ``sample_chains`` (and ``log_partition_gradient="persistent"``) the chains take
-        :attr:`num_sweeps` sweeps and the gradient is their Monte Carlo estimate;
-        otherwise the value alone is returned (differentiable when exact).
+        Records in :attr:`log_partition_source` which value is reported. When the value
+        is exact and ``log_partition_gradient`` is ``"auto"`` or ``"exact"``, it is
+        returned differentiable and no chain runs. Otherwise, with ``sample_chains`` the
+        chains take :attr:`num_sweeps` sweeps and the gradient is their Monte Carlo
+        estimate; without, the value alone is returned (differentiable when exact).
         """
         supplied = rbm.log_partition_supplied
         source = "supplied" if supplied else "exact" if rbm.is_enumerable else "omitted"
         self.log_partition_source[name] = source
+        if self.log_partition_gradient == "auto" and source == "exact":
+            return rbm.log_partition
         if self.log_partition_gradient == "exact":
             if source != "exact":
                 raise ValueError(

@@ -34,20 +34,33 @@ tensor operation. (Building one :class:`~pyro_dgm.distributions.rbm.RBM` per
 temperature and calling :func:`~pyro_dgm.distributions.gibbs.block_gibbs` would
 materialise :math:`\beta W` for each temperature and each chain in a broadcast matmul.)
 
-Two bases (``base=``):
+Three bases (``base=``):
 
-``"uniform"`` (the default of both estimators)
+``"mean_field"`` (the default of AIS)
+    :math:`b_1 = a_1 + W m_2`, :math:`b_2 = a_2 + W^\top m_1`, the fields of the naive
+    mean-field approximation :math:`m_1 = \sigma(a_1 + W m_2)`,
+    :math:`m_2 = \sigma(a_2 + W^\top m_1)` of the target (Eq. B4), reached by
+    :data:`MEAN_FIELD_UPDATES` damped updates from :math:`m = 1/2`. The base keeps the
+    biases and adds the couplings' average effect, so the path anneals only the
+    fluctuations of :math:`W`. Without couplings it is ``"biases"``; on RBMs whose
+    biases centre the couplings (:math:`a = -\tfrac12 W \mathbf 1`, as the planted
+    multimodal RBMs of ``benchmarks/rbm_log_partition.py``) :math:`m = 1/2` is a fixed
+    point and it is ``"uniform"``. At equal budget it had the smallest spread of the
+    three, and of the ``rbms`` library, on the weakly and strongly coupled RBMs of
+    ``docs/benchmarks.md`` ("AIS against rbms").
+``"uniform"`` (the default of parallel tempering)
     :math:`b = 0`: :math:`f_\beta = f_1^\beta`, the tempered family :math:`p^\beta`
     of DVAE (Rolfe, 2017, App. H.1); :math:`\log Z_0 = (n_1 + n_2) \log 2`. Every
     mode of the target is reached from a distribution that covers all states.
 ``"biases"``
     :math:`b = a`: the target with its couplings switched off, so only :math:`W` is
-    annealed. As good as ``"uniform"`` when the couplings are weak, but when biases
-    and couplings compensate each other (as in trained RBMs, and in the planted
-    multimodal RBMs of ``benchmarks/rbm_log_partition.py``) the base sits far from
-    the target and the path crosses a sharp transition: on one planted 64 + 64 RBM
-    AIS from this base was 0.69 nats low with :math:`10^4` temperatures while
-    reporting a standard error of 0.026 (``docs/rbm_partition.md``).
+    annealed (the base of the ``rbms`` library keeps the first block's biases). As
+    good as the others when the couplings are weak, but when biases and couplings
+    compensate each other (as in trained RBMs, and in the planted multimodal RBMs of
+    ``benchmarks/rbm_log_partition.py``) the base sits far from the target and the
+    path crosses a sharp transition: on one planted 64 + 64 RBM AIS from this base was
+    0.69 nats low with :math:`10^4` temperatures while reporting a standard error of
+    0.026 (``docs/rbm_partition.md``).
 """
 
 from __future__ import annotations
@@ -58,10 +71,47 @@ import torch
 import torch.nn.functional as F
 
 from pyro_dgm.distributions.argument_checks import check_int
+from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
 from pyro_dgm.distributions.rbm import RBM
 
-BASES = ("uniform", "biases")
+BASES = ("mean_field", "uniform", "biases")
 """The factorial base distributions a path can start from (see the module docstring)."""
+
+MEAN_FIELD_UPDATES = 10
+"""Damped mean-field updates of the ``"mean_field"`` base (Eq. B4). Each block update is a
+contraction with factor at most 1/2 + ||W||_2 / 8 (sigma' <= 1/4), so on weakly coupled
+RBMs ten updates converge far below the base's own effect on AIS. Few enough that float
+rounding does not carry the iteration off an *unstable* fixed point m = 1/2: on the
+planted 64 + 64 RBM of ``benchmarks/rbm_log_partition.py`` (singular values of W ~ 8) a
+perturbation grows by about 1.9 per update, so rounding (1e-7) stays below 1e-4 and the
+base stays uniform, covering every mode (tested on centred RBMs)."""
+
+MEAN_FIELD_DAMPING = 0.5
+"""Each mean-field update moves m halfway to sigma(field): damping keeps strongly coupled RBMs'
+updates from jumping between states."""
+
+
+def mean_field_logits(
+    bias1: torch.Tensor, bias2: torch.Tensor, weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The fields :math:`(a_1 + W m_2, a_2 + W^\top m_1)` of the naive mean-field approximation.
+
+    .. math::
+
+        m_1 \leftarrow (1 - \delta)\, m_1 + \delta\, \sigma(a_1 + W m_2), \qquad
+        m_2 \leftarrow (1 - \delta)\, m_2 + \delta\, \sigma(a_2 + W^\top m_1)      \quad (B4)
+
+    from :math:`m = 1/2`, :data:`MEAN_FIELD_UPDATES` times with damping
+    :math:`\delta` = :data:`MEAN_FIELD_DAMPING`. Shapes as the parameters (batched).
+    """
+    mean1 = torch.full_like(bias1, 0.5)
+    mean2 = torch.full_like(bias2, 0.5)
+    for _ in range(MEAN_FIELD_UPDATES):
+        field1 = bias1 + vector_matrix_product(mean2, weight.mT)
+        mean1 = (1 - MEAN_FIELD_DAMPING) * mean1 + MEAN_FIELD_DAMPING * torch.sigmoid(field1)
+        field2 = bias2 + vector_matrix_product(mean1, weight)
+        mean2 = (1 - MEAN_FIELD_DAMPING) * mean2 + MEAN_FIELD_DAMPING * torch.sigmoid(field2)
+    return bias1 + vector_matrix_product(mean2, weight.mT), bias2 + vector_matrix_product(mean1, weight)
 
 
 def check_schedule(betas: torch.Tensor, name: str = "betas") -> None:
@@ -100,34 +150,6 @@ def linear_schedule(num_temperatures: int, *, like: torch.Tensor | None = None) 
     return torch.linspace(0.0, 1.0, num_temperatures, dtype=dtype, device=device)
 
 
-def _vector_times_matrix(vectors: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    r""":math:`v^\top M` for vectors (*sample, *batch, n) and matrices (*batch, n, m).
-
-    One matmul when the matrices are shared across the batch (the usual case, also
-    when the batch comes from ``expand``); otherwise one ``bmm`` with the sample
-    dimensions folded into rows, so :math:`M` is never copied per sample.
-    """
-    batch_ndim = matrix.dim() - 2
-    batch_dims = zip(matrix.shape[:batch_ndim], matrix.stride()[:batch_ndim])
-    if all(size == 1 or stride == 0 for size, stride in batch_dims):
-        return vectors @ matrix[(0,) * batch_ndim]
-    batch_shape = matrix.shape[:-2]
-    sample_shape = vectors.shape[: vectors.dim() - batch_ndim - 1]
-    rows = vectors.reshape(-1, batch_shape.numel(), vectors.size(-1)).transpose(0, 1)
-    products = torch.bmm(rows, matrix.reshape(-1, *matrix.shape[-2:]))  # (batch, rows, m)
-    return products.transpose(0, 1).reshape(*sample_shape, *batch_shape, matrix.size(-1))
-
-
-def _bernoulli(logits: torch.Tensor) -> torch.Tensor:
-    """Independent Bernoulli(sigmoid(logits)) draws in the logits' dtype.
-
-    By comparing uniforms with the probabilities: 2.5x faster than ``torch.bernoulli``
-    on CPU (measured on 1024 x 64 draws), which dominated the run time of both estimators.
-    """
-    probs = torch.sigmoid(logits)
-    return (torch.rand_like(probs) < probs).to(probs.dtype)
-
-
 def _per_unit(beta: float | torch.Tensor) -> float | torch.Tensor:
     """A temperature ready to scale a (..., units) field: tensors gain a unit dimension."""
     return beta.unsqueeze(-1) if isinstance(beta, torch.Tensor) else beta
@@ -137,7 +159,7 @@ class GeometricRBMPath:
     r"""The RBMs :math:`f_\beta = f_0^{1-\beta} f_1^\beta` between a factorial base and ``rbm``.
 
     :param rbm: the target :class:`~pyro_dgm.distributions.rbm.RBM` (any batch shape).
-    :param base: ``"uniform"`` or ``"biases"`` (module docstring).
+    :param base: ``"mean_field"``, ``"uniform"`` or ``"biases"`` (module docstring).
 
     ``z1`` below is the smaller block of ``rbm`` (its second block when n2 < n1).
 
@@ -158,6 +180,8 @@ class GeometricRBMPath:
         self.weight = weight
         if base == "biases":
             self.base_bias1, self.base_bias2 = target1, target2
+        elif base == "mean_field":
+            self.base_bias1, self.base_bias2 = mean_field_logits(target1, target2, weight)
         else:
             self.base_bias1, self.base_bias2 = torch.zeros_like(target1), torch.zeros_like(target2)
         self.bias_change1 = target1 - self.base_bias1  # a1 - b1
@@ -183,11 +207,11 @@ class GeometricRBMPath:
     def sample_base(self, sample_shape: Sequence[int]) -> torch.Tensor:
         r"""Exact draws of :math:`z_1 \sim p_0`, shape (*sample_shape, *batch_shape, n1)."""
         logits = self.base_bias1.expand(torch.Size(sample_shape) + self.base_bias1.shape)
-        return _bernoulli(logits)
+        return draw_bernoulli_(logits.clone())
 
     def coupling(self, z1: torch.Tensor) -> torch.Tensor:
         r""":math:`u = W^\top z_1`, shape (..., n2): the only matmul a state needs per sweep."""
-        return _vector_times_matrix(z1, self.weight)
+        return vector_matrix_product(z1, self.weight)
 
     def log_marginal(
         self, z1: torch.Tensor, coupling: torch.Tensor, beta: float | torch.Tensor
@@ -209,6 +233,6 @@ class GeometricRBMPath:
         leaves :math:`p_\beta(z_1)` invariant. Returns :math:`z_1'`.
         """
         beta = _per_unit(beta)
-        z2 = _bernoulli(self.base_bias2 + beta * (self.bias_change2 + coupling))
-        back = _vector_times_matrix(z2, self.weight.transpose(-1, -2))  # W z2
-        return _bernoulli(self.base_bias1 + beta * (self.bias_change1 + back))
+        z2 = draw_bernoulli_(self.base_bias2 + beta * (self.bias_change2 + coupling))
+        back = vector_matrix_product(z2, self.weight.mT)  # W z2
+        return draw_bernoulli_(self.base_bias1 + beta * (self.bias_change1 + back))

@@ -92,7 +92,7 @@ def test_block_gibbs_shapes_batched_and_detached():
 
 
 def test_block_gibbs_draws_what_the_conditionals_draw():
-    """Only the starting states are validated; the sweeps draw exactly what conditional*.sample() would."""
+    """Only the starting states are validated; each unit is drawn as 1[u < p] with p the conditional's probability."""
     rbm = RBM(*strongly_coupled_parameters(), validate_args=True)
     start = uniform_bits(50, N1)
     torch.manual_seed(1)
@@ -100,9 +100,30 @@ def test_block_gibbs_draws_what_the_conditionals_draw():
     torch.manual_seed(1)
     expected1 = start
     for _ in range(5):
-        expected2 = rbm.conditional2(expected1).sample()
-        expected1 = rbm.conditional1(expected2).sample()
+        probs2 = rbm.conditional2(expected1).base_dist.probs
+        expected2 = (torch.rand_like(probs2) < probs2).double()
+        probs1 = rbm.conditional1(expected2).base_dist.probs
+        expected1 = (torch.rand_like(probs1) < probs1).double()
     assert torch.equal(z1, expected1) and torch.equal(z2, expected2)
+
+
+@pytest.mark.parametrize("start_shape", [(5, 2, N1), (5, 1, N1)])
+def test_block_gibbs_of_a_shared_rbm_draws_what_the_general_loop_draws(start_shape):
+    """An RBM expanded by plates takes the preallocated-GEMM loop; the same RBM copied per batch
+    element takes the general one: same seed, same draws, same shapes."""
+    bias1, bias2, weight = strongly_coupled_parameters()
+    shared = RBM(bias1, bias2, weight).expand((2,))
+    copied = RBM(bias1.expand(2, N1).clone(), bias2.expand(2, N2).clone(), weight.expand(2, N1, N2).clone())
+    start = uniform_bits(*start_shape)
+    original = start.clone()
+    draws = []
+    for rbm in (shared, copied):
+        torch.manual_seed(2)
+        draws.append(block_gibbs(rbm, start, 4))
+    (fast1, fast2), (general1, general2) = draws
+    assert fast1.shape == general1.shape == (5, 2, N1) and fast2.shape == (5, 2, N2)
+    assert torch.equal(fast1, general1) and torch.equal(fast2, general2)
+    assert torch.equal(start, original)  # the caller's states are not written
 
 
 def test_block_gibbs_bad_input():
@@ -131,6 +152,23 @@ def test_rbm_sample_falls_back_to_gibbs_when_not_enumerable(monkeypatch):
     assert total_variation(empirical_probabilities(samples), law) < total_variation_threshold(
         law, NUM_CHAINS
     )
+
+
+def test_rbm_sample_runs_the_sweeps_it_is_given(monkeypatch):
+    """RBM.sample(..., num_sweeps=1) on a non-enumerable RBM has the law after one sweep, not p."""
+    monkeypatch.setattr(rbm_module, "MAX_ENUMERATED_UNITS", 0)
+    bias1, bias2, weight = strongly_coupled_parameters()
+    joint = exact_joint(bias1, bias2, weight)
+    law = exact_law_after_sweeps(joint, 1)
+    frequencies = empirical_probabilities(RBM(bias1, bias2, weight).sample((NUM_CHAINS,), num_sweeps=1))
+    threshold = total_variation_threshold(law, NUM_CHAINS)
+    assert total_variation(frequencies, law) < threshold
+    assert total_variation(frequencies, joint.flatten()) > threshold  # the default 1000 sweeps would pass this
+
+
+def test_rbm_sample_rejects_a_bad_sweep_count():
+    with pytest.raises(ValueError, match="num_sweeps"):
+        RBM(*strongly_coupled_parameters()).sample((2,), num_sweeps=0)
 
 
 # ----- persistent chains -------------------------------------------------------------------

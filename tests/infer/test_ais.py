@@ -30,7 +30,7 @@ log-mean-exp estimates at an ESS of ~60% of the chains.
 """
 
 
-@pytest.mark.parametrize("base", ["biases", "uniform"])
+@pytest.mark.parametrize("base", ["biases", "uniform", "mean_field"])
 @pytest.mark.parametrize("num_units1, num_units2", [(12, 30), (20, 20)])
 def test_agrees_with_exact_log_partition(base, num_units1, num_units2):
     rbm = random_rbm(num_units1, num_units2, weight_scale=0.5)
@@ -61,7 +61,7 @@ def test_standard_error_and_ess_from_the_weights():
     torch.testing.assert_close(result.standard_error, relative_sd / 64**0.5)
     kish = weights.sum() ** 2 / weights.square().sum()
     torch.testing.assert_close(result.effective_sample_size, kish)
-    path = GeometricRBMPath(rbm)
+    path = GeometricRBMPath(rbm, "mean_field")  # the default base of AIS
     torch.testing.assert_close(
         result.log_partition, path.log_partition_base() + log_mean_exp(result.log_weights)
     )
@@ -76,7 +76,7 @@ def test_two_temperatures_are_importance_sampling_from_the_base():
         rbm, num_chains=num_chains, betas=torch.tensor([0.0, 1.0]), return_log_weights=True
     )
     torch.manual_seed(1)
-    path = GeometricRBMPath(rbm)
+    path = GeometricRBMPath(rbm, "mean_field")  # the default base of AIS
     z1 = path.sample_base((num_chains,))
     coupling = path.coupling(z1)
     expected = path.log_marginal(z1, coupling, 1.0) - path.log_marginal(z1, coupling, 0.0)

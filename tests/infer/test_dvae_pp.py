@@ -164,7 +164,8 @@ def test_persistent_chain_log_partition_gradient_is_unbiased():
     """With PCD for grad log Z the prior's gradient has mean = the exact gradient (within 4 SE)."""
     tiny, x = TinySmoothedRBM(), tiny_data()
     objective = DVAEPlusPlusELBO(
-        num_particles=20, vectorize_particles=True, num_chains=200, num_sweeps=PCD_SWEEPS
+        num_particles=20, vectorize_particles=True, num_chains=200, num_sweeps=PCD_SWEEPS,
+        log_partition_gradient="persistent",
     )
     prior = tiny.prior_parameters()
     # burn in the chains
@@ -176,6 +177,33 @@ def test_persistent_chain_log_partition_gradient_is_unbiased():
     _, exact_gradient = exact_loss_and_gradient(tiny, x, parameters=prior)
     assert objective.log_partition_source == {"z": "exact"}
     assert_unbiased(gradients, exact_gradient)
+
+
+def test_default_uses_the_exact_log_partition_gradient_and_runs_no_chains():
+    """Enumerable RBM, no estimate supplied: "auto" is "exact" (same loss and gradient, no chain built)."""
+    tiny, x = TinySmoothedRBM(), tiny_data()
+    parameters = list(tiny.parameters())
+    results = {}
+    for mode in ("auto", "exact"):
+        objective = DVAEPlusPlusELBO(
+            num_particles=PARTICLES_PER_REPEAT, vectorize_particles=True, log_partition_gradient=mode
+        )
+        pyro.set_rng_seed(3)
+        loss = objective.differentiable_loss(tiny.model, tiny.guide, x)
+        results[mode] = (loss.detach(), flat_gradient(loss, parameters))
+        assert objective.chains == {} and objective.log_partition_source == {"z": "exact"}
+    torch.testing.assert_close(results["auto"], results["exact"], rtol=0, atol=0)
+
+
+def test_default_falls_back_to_chains_when_log_z_is_not_enumerated():
+    """A supplied estimate (or a large RBM) has no exact gradient: "auto" runs the chains."""
+    x = tiny_data()
+    model, guide, weight = _wide_rbm_pair(log_partition=SUPPLIED_LOG_PARTITION)
+    objective = DVAEPlusPlusELBO(num_chains=10, num_sweeps=1)
+    objective.differentiable_loss(model, guide, x).backward()
+    assert objective.log_partition_source == {"z": "supplied"}
+    assert objective.chains["z"].num_chains == 10
+    assert weight.grad is not None and torch.isfinite(weight.grad).all()
 
 
 def test_subsampled_loss_and_gradient_estimate_the_full_data_ones():
@@ -348,7 +376,9 @@ def test_dvae_pp_trains_on_cuda():
     """Chains, group indices and the closed-form KL follow the parameters' device."""
     device = torch.device("cuda")
     tiny, x = TinySmoothedRBM().to(device), tiny_data().to(device)
-    objective = DVAEPlusPlusELBO(num_particles=10, vectorize_particles=True, num_sweeps=5)
+    objective = DVAEPlusPlusELBO(
+        num_particles=10, vectorize_particles=True, num_sweeps=5, log_partition_gradient="persistent"
+    )
     svi = SVI(tiny.model, tiny.guide, pyro.optim.Adam({"lr": LEARNING_RATE}), objective)
     losses = [svi.step(x) for _ in range(3)]
     assert all(math.isfinite(loss) for loss in losses)

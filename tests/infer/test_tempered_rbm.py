@@ -8,6 +8,8 @@ import torch
 from pyro_dgm.distributions.rbm import RBM, exact_log_partition
 from pyro_dgm.infer.exact import all_binary_configurations
 from pyro_dgm.infer.tempered_rbm import (
+    MEAN_FIELD_DAMPING,
+    MEAN_FIELD_UPDATES,
     GeometricRBMPath,
     check_schedule,
     linear_schedule,
@@ -30,11 +32,40 @@ def tiny_rbm(num_units1=3, num_units2=4, scale=1.0, batch_shape=()):
     )
 
 
+def brute_force_mean_field(rbm):
+    """Eq. B4 unit by unit from m = 1/2, the smaller block first (as the path labels them); the fields, original labels."""
+    swapped = rbm.num_units1 > rbm.num_units2
+    first, second = (rbm.bias2, rbm.bias1) if swapped else (rbm.bias1, rbm.bias2)
+    weight = rbm.weight.T if swapped else rbm.weight  # (first, second)
+    mean_first, mean_second = [0.5] * first.numel(), [0.5] * second.numel()
+
+    def field_first(i):
+        return first[i].item() + sum(weight[i, j].item() * mean_second[j] for j in range(second.numel()))
+
+    def field_second(j):
+        return second[j].item() + sum(weight[i, j].item() * mean_first[i] for i in range(first.numel()))
+
+    for _ in range(MEAN_FIELD_UPDATES):
+        mean_first = [
+            (1 - MEAN_FIELD_DAMPING) * m + MEAN_FIELD_DAMPING / (1 + math.exp(-field_first(i)))
+            for i, m in enumerate(mean_first)
+        ]
+        mean_second = [
+            (1 - MEAN_FIELD_DAMPING) * m + MEAN_FIELD_DAMPING / (1 + math.exp(-field_second(j)))
+            for j, m in enumerate(mean_second)
+        ]
+    fields_first = torch.tensor([field_first(i) for i in range(first.numel())], dtype=torch.float64)
+    fields_second = torch.tensor([field_second(j) for j in range(second.numel())], dtype=torch.float64)
+    return (fields_second, fields_first) if swapped else (fields_first, fields_second)
+
+
 def brute_force_log_marginal(rbm, base, beta, kept_side):
     r"""log sum over the other block of f_0^(1-beta) f_1^beta, for every state of the kept block."""
     zero = torch.zeros_like
     base1 = rbm.bias1 if base == "biases" else zero(rbm.bias1)
     base2 = rbm.bias2 if base == "biases" else zero(rbm.bias2)
+    if base == "mean_field":
+        base1, base2 = brute_force_mean_field(rbm)
     z1 = all_binary_configurations(rbm.num_units1, torch.float64)
     z2 = all_binary_configurations(rbm.num_units2, torch.float64)
     log_f1 = (z1 @ rbm.bias1)[:, None] + (z2 @ rbm.bias2)[None, :] + z1 @ rbm.weight @ z2.T
@@ -44,7 +75,7 @@ def brute_force_log_marginal(rbm, base, beta, kept_side):
     return torch.logsumexp(log_f, dim=other_dim)
 
 
-@pytest.mark.parametrize("base", ["biases", "uniform"])
+@pytest.mark.parametrize("base", ["biases", "uniform", "mean_field"])
 @pytest.mark.parametrize("num_units1, num_units2", [(3, 4), (4, 3)])
 def test_log_marginal_sums_out_the_larger_block(base, num_units1, num_units2):
     rbm = tiny_rbm(num_units1, num_units2)
@@ -58,7 +89,7 @@ def test_log_marginal_sums_out_the_larger_block(base, num_units1, num_units2):
     torch.testing.assert_close(actual, expected)
 
 
-@pytest.mark.parametrize("base", ["biases", "uniform"])
+@pytest.mark.parametrize("base", ["biases", "uniform", "mean_field"])
 def test_base_is_exactly_normalised_and_the_end_is_the_rbm(base):
     rbm = tiny_rbm()
     path = GeometricRBMPath(rbm, base)
@@ -74,6 +105,38 @@ def test_base_is_exactly_normalised_and_the_end_is_the_rbm(base):
         )
 
 
+def test_mean_field_base_is_uncoupled_or_centred_rbms_own_base():
+    """W = 0: the mean-field base is the biases base; a = -W 1 / 2 (centred, planted): it is uniform."""
+    rbm = tiny_rbm(3, 5)
+    uncoupled = RBM(rbm.bias1, rbm.bias2, torch.zeros_like(rbm.weight))
+    path = GeometricRBMPath(uncoupled, "mean_field")
+    torch.testing.assert_close(path.base_bias1, rbm.bias1, rtol=0, atol=0)
+    torch.testing.assert_close(path.base_bias2, rbm.bias2, rtol=0, atol=0)
+    centred = RBM(-0.5 * rbm.weight.sum(1), -0.5 * rbm.weight.sum(0), rbm.weight)
+    path = GeometricRBMPath(centred, "mean_field")
+    torch.testing.assert_close(path.base_bias1, torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(path.base_bias2, torch.zeros(5, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_mean_field_base_of_a_weakly_coupled_rbm_is_its_fixed_point():
+    """sigma(b1) = sigma(a1 + W sigma(b2)) and likewise for block 2, to the convergence of 10 damped updates."""
+    rbm = tiny_rbm(4, 6)
+    rbm = RBM(rbm.bias1, rbm.bias2, 0.3 * rbm.weight)  # ||W||_2 < 4: the updates contract
+    path = GeometricRBMPath(rbm, "mean_field")
+    mean1, mean2 = torch.sigmoid(path.base_bias1), torch.sigmoid(path.base_bias2)
+    torch.testing.assert_close(path.base_bias1, rbm.bias1 + rbm.weight @ mean2, rtol=0, atol=1e-2)
+    torch.testing.assert_close(path.base_bias2, rbm.bias2 + rbm.weight.T @ mean1, rtol=0, atol=1e-2)
+
+
+def test_mean_field_base_of_a_batch_is_each_rbms_own():
+    rbm = tiny_rbm(3, 4, batch_shape=(2,))
+    path = GeometricRBMPath(rbm, "mean_field")
+    for index in range(2):
+        one = GeometricRBMPath(RBM(rbm.bias1[index], rbm.bias2[index], rbm.weight[index]), "mean_field")
+        torch.testing.assert_close(path.base_bias1[index], one.base_bias1)
+        torch.testing.assert_close(path.base_bias2[index], one.base_bias2)
+
+
 def test_base_draws_follow_the_base():
     rbm = tiny_rbm()
     path = GeometricRBMPath(rbm, "biases")
@@ -83,7 +146,7 @@ def test_base_draws_follow_the_base():
     assert ((draws.mean(0) - expected).abs() < STANDARD_ERRORS * standard_error).all()
 
 
-@pytest.mark.parametrize("base", ["biases", "uniform"])
+@pytest.mark.parametrize("base", ["biases", "uniform", "mean_field"])
 def test_gibbs_sweep_leaves_the_tempered_marginal_invariant(base):
     """Exact draws of p_beta(z1), one sweep at beta: the state frequencies must not move."""
     beta = 0.6
