@@ -1,4 +1,4 @@
-"""The ``pyro-dgm`` command: ``train``, ``evaluate`` and ``sample`` (see ``docs/cli.md``).
+"""The ``pyro-dgm`` command: ``train``, ``evaluate``, ``sample`` and ``inpaint`` (see ``docs/cli.md``).
 
 Every subcommand works on a run folder (``--run-dir``): ``train`` writes the
 configuration, per-epoch metrics and checkpoints there; ``evaluate`` and ``sample``
@@ -33,7 +33,7 @@ from pyro_dgm.cli.chain_report import (
 )
 from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.cli.distributed import init_from_environment, leave_group
-from pyro_dgm.cli.evaluation import evaluate_log_likelihood
+from pyro_dgm.cli.evaluation import evaluate_log_likelihood, reliability_verdict
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
@@ -59,7 +59,7 @@ EXIT_INTERRUPTED = 130
 TRAIN_KEYS = (
     "model", "guide", "objective", "dataset", "data_root", "layers", "hidden", "rbm_units", "groups",
     "smoother", "beta", "kl_warmup", "pcd_chains", "pcd_sweeps", "epochs", "batch_size",
-    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles",
+    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles", "latent_dim",
 )
 
 
@@ -112,9 +112,21 @@ def _positive_int_list(text: str) -> list[int]:
     return values
 
 
+def version_text() -> str:
+    """``pyro-dgm --version``: the package's version and those of what it runs on."""
+    from pyro_dgm import __version__
+    from pyro_dgm.diagnostics import arviz_backend
+
+    return (
+        f"pyro-dgm {__version__} (torch {torch.__version__}, pyro {pyro.__version__}, "
+        f"ArviZ line: {arviz_backend.ACTIVE.name})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyro-dgm", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
 
     train = commands.add_parser("train", help="train a model; writes config, metrics and checkpoints")
     train.add_argument("--run-dir", required=True, type=Path)
@@ -126,14 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layers", type=_positive_int_list, default=[200, 200],
                        help="binary latent layer sizes, bottom-up (sbn, directed), e.g. 200,200")
     train.add_argument("--hidden", type=_positive_int_list, default=[],
-                       help="deterministic hidden layer sizes of the DVAE networks (default: linear)")
+                       help="deterministic hidden layer sizes of the DVAE networks (default: linear) "
+                            "or of the bvae/vae network (default 512,256)")
     train.add_argument("--rbm-units", type=_positive_int_list, default=[16, 16],
                        help="n1,n2: the two sides of the RBM prior (dvae_pp, dvae)")
     train.add_argument("--groups", type=_positive_int, default=2, help="groups of the hierarchical posterior over the RBM units")
     train.add_argument("--smoother", default=None,
                        help="smoothing transformation (default: the model's): overlapping_exponential, "
                             "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps")
-    train.add_argument("--beta", type=_positive_float, default=None, help="inverse temperature of the smoother")
+    train.add_argument("--beta", type=_positive_float, default=None,
+                       help="inverse temperature of the smoother (dvae models); the KL weight of the beta-VAE "
+                            "(bvae/vae with elbo) or the total-correlation weight (tcvae)")
+    train.add_argument("--latent-dim", type=_positive_int, default=None,
+                       help="Gaussian latent dimensions of bvae/vae (default 64)")
     train.add_argument("--kl-warmup", type=_fraction, default=0.3,
                        help="fraction of training with a linear KL warm-up (DVAE++ Sec. 7.1)")
     train.add_argument("--pcd-chains", type=_positive_int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
@@ -149,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
-    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress bars; print one line per epoch (loss, validation log-likelihood, seconds)")
     train.add_argument(
         "--distributed", action="store_true",
         help="data-parallel over the processes of `torchrun --nproc_per_node=N` (gloo on CPU, nccl on CUDA)",
@@ -274,6 +292,7 @@ def command_train(args: argparse.Namespace) -> int:
         evaluate=evaluate_valid if valid_data is not None and (group is None or group.is_main) else None,
         progress=not args.no_progress,
         group=group,
+        report_epoch=(lambda record: print(format_epoch(record, config["epochs"]), flush=True)) if args.no_progress else None,
     )
     try:
         metrics = trainer.fit(resume=args.resume)
@@ -288,6 +307,15 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_epoch(record: dict[str, Any], num_epochs: int) -> str:
+    """One log line per finished epoch: ``epoch 3/10: loss 179.122, valid log-likelihood -171.564, 7.8 s``."""
+    parts = [f"loss {record['train_loss']:.3f}"]
+    if "valid_log_likelihood" in record:
+        parts.append(f"valid log-likelihood {record['valid_log_likelihood']:.3f}")
+    parts.append(f"{record['seconds']:.1f} s")
+    return f"epoch {record['epoch']}/{num_epochs}: " + ", ".join(parts)
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
@@ -300,6 +328,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     result.update(
         split=args.split, num_particles=args.num_particles, num_examples=data.size(0), scored=built.evaluation_kind
     )
+    extra = built.extra_metrics(data) if built.extra_metrics is not None else {}
+    result.update(extra)
     # After the log-likelihood, so that its estimate does not depend on --chain-sweeps.
     chains = (
         rbm_chain_diagnostics(built, payload.get("objective"), args.chain_sweeps, config["pcd_chains"])
@@ -320,6 +350,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
         f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
         f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
+    print(f"  {reliability_verdict(result)}")
+    if extra:
+        print("  " + ", ".join(f"{name.replace('_', ' ')} {value:.4g}" for name, value in extra.items()))
     for site, diagnostics in chains.items():
         print(_report_chains(run, diagnostics, f"evaluation_chains_{site}.nc"))
     return 0

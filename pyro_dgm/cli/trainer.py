@@ -120,6 +120,8 @@ class Trainer:
             :mod:`pyro_dgm.cli.distributed`): each process takes its shard of every
             global minibatch, gradients are averaged, and only rank 0 writes the run
             folder (its checkpoint holds every rank's RNG state).
+        report_epoch: optional callable given each epoch's metrics record once it is
+            written (by the process that writes the run folder), e.g. to print a log line.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class Trainer:
         evaluate: Callable[[], dict[str, float]] | None = None,
         progress: bool = True,
         group: ProcessGroup | None = None,
+        report_epoch: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.experiment = experiment
         self.batches = batches
@@ -138,6 +141,7 @@ class Trainer:
         self.run = run
         self.evaluate = evaluate
         self.group = group
+        self.report_epoch = report_epoch
         self.progress = progress and (group is None or group.is_main)
         # Optimisers are created lazily per parameter, with the learning rate of the epoch
         # in progress; a pure function of the epoch keeps resume exact (see _set_learning_rate).
@@ -321,4 +325,6 @@ class Trainer:
         self._state.epoch_loss_sum, self._state.epoch_num_points = 0.0, 0
         if self._writes_run_folder:
             self.run.append_metrics(record)
+            if self.report_epoch is not None:
+                self.report_epoch(record)
         self.save()
