@@ -1,4 +1,4 @@
-"""The importance-weighted evaluation that ``pyro-dgm evaluate`` and per-epoch validation print.
+r"""The importance-weighted evaluation that ``pyro-dgm evaluate`` and per-epoch validation print.
 
 Data points are processed in blocks and importance samples in chunks, so each
 vectorised pass holds ``DATA_BLOCK_SIZE x SAMPLE_CHUNK_SIZE`` particles whatever K is;

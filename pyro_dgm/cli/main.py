@@ -340,9 +340,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
         result["chains"] = {site: {**diagnostics.summary, "seed": args.seed} for site, diagnostics in chains.items()}
     run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     khat = (
-        f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
+        f"; PSIS k-hat median {result['khat_median']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
-        if "khat_mean" in result
+        if "khat_median" in result
         else ""
     )
     print(

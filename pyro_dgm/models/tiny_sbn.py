@@ -1,4 +1,4 @@
-"""A tiny sigmoid belief net whose latents can be enumerated: for runnable examples and exact checks.
+r"""A tiny sigmoid belief net whose latents can be enumerated: for runnable examples and exact checks.
 
 :class:`TinySBN` is a two-latent-layer Helmholtz machine, :math:`p(h_2)\,p(h_1 \mid h_2)\,p(x \mid h_1)`
 top-down and :math:`q(h_1 \mid x)\,q(h_2 \mid h_1)` bottom-up, with few enough latent bits
