@@ -35,8 +35,16 @@ class CodeBlock:
 
 def code_blocks(path: Path) -> list[CodeBlock]:
     """The fenced blocks of a markdown file, with their labels and the line each starts on."""
+    try:
+        return code_blocks_of_text(path.read_text(encoding="utf-8"))
+    except AssertionError as error:
+        raise AssertionError(f"{path}{error}") from None
+
+
+def code_blocks_of_text(text: str) -> list[CodeBlock]:
+    """The fenced blocks of markdown ``text``; an unclosed block raises AssertionError(':<line>: ...')."""
     blocks, opened, body = [], None, []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         match = FENCE.match(line)
         if opened is None:
             if match:
@@ -47,7 +55,7 @@ def code_blocks(path: Path) -> list[CodeBlock]:
         else:
             body.append(line)
     if opened is not None:
-        raise AssertionError(f"{path}:{opened[1]}: the code block is never closed")
+        raise AssertionError(f":{opened[1]}: the code block is never closed")
     return blocks
 
 
@@ -90,3 +98,13 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     monkeypatch.setattr(compilation, "_compilation_enabled", False)
     matplotlib.use("Agg")
     run_python_blocks(path)
+
+
+def test_ci_runs_the_readme_test_block_verbatim():
+    """.ci/run must run exactly the README Quickstart's second block (install the test extra, run the suite)."""
+    quickstart = (REPOSITORY / "README.md").read_text(encoding="utf-8").split("## Quickstart", 1)[1]
+    shell_blocks = [block for block in code_blocks_of_text(quickstart) if block.label == "bash"]
+    ci_lines = (REPOSITORY / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    test_block = [line for line in shell_blocks[1].source.splitlines() if line.strip()]
+    start = ci_lines.index(test_block[0])
+    assert ci_lines[start: start + len(test_block)] == test_block
