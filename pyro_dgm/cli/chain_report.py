@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from arviz import InferenceData
 
 from pyro_dgm.cli.registry import BuiltModel
 from pyro_dgm.diagnostics.arviz_conversion import chains_to_inference_data
@@ -65,13 +64,13 @@ class ChainDiagnostics:
             (plus ``origin`` for RBM chains).
         rows: one printed row per tracked quantity: its label and the ``summary`` keys of
             its R-hat, bulk ESS and tail ESS.
-        draws: the traces as ``InferenceData``, for netcdf.
+        draws: the traces as an ArviZ container (``InferenceData`` or ``DataTree``), for netcdf.
     """
 
     title: str
     summary: dict[str, Any]
     rows: list[tuple[str, str, str, str]]
-    draws: InferenceData
+    draws: Any
 
 
 def _scalar_rows(names: list[str]) -> list[tuple[str, str, str, str]]:

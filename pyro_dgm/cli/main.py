@@ -1,4 +1,4 @@
-"""The ``pyro-dgm`` command: ``train``, ``evaluate`` and ``sample`` (see ``docs/cli.md``).
+"""The ``pyro-dgm`` command: ``train``, ``evaluate``, ``sample`` and ``inpaint`` (see ``docs/cli.md``).
 
 Every subcommand works on a run folder (``--run-dir``): ``train`` writes the
 configuration, per-epoch metrics and checkpoints there; ``evaluate`` and ``sample``
@@ -33,7 +33,7 @@ from pyro_dgm.cli.chain_report import (
 )
 from pyro_dgm.cli.checkpoint import check_checkpoint_fits, load_checkpoint, load_module_states
 from pyro_dgm.cli.distributed import init_from_environment, leave_group
-from pyro_dgm.cli.evaluation import evaluate_log_likelihood
+from pyro_dgm.cli.evaluation import evaluate_log_likelihood, reliability_verdict
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory, RunFolderError
 from pyro_dgm.cli.train_config import check_train_config, extend_epochs
@@ -61,7 +61,7 @@ EXIT_INTERRUPTED = 130
 TRAIN_KEYS = (
     "model", "guide", "objective", "dataset", "data_root", "layers", "hidden", "rbm_units", "groups",
     "smoother", "beta", "kl_warmup", "pcd_chains", "pcd_sweeps", "epochs", "batch_size",
-    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles",
+    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles", "latent_dim",
 )
 
 
@@ -129,9 +129,21 @@ DEFAULT_EPOCHS = 10
 """Epochs of a new run when ``--epochs`` is not given."""
 
 
+def version_text() -> str:
+    """``pyro-dgm --version``: the package's version and those of what it runs on."""
+    from pyro_dgm import __version__
+    from pyro_dgm.diagnostics import arviz_backend
+
+    return (
+        f"pyro-dgm {__version__} (torch {torch.__version__}, pyro {pyro.__version__}, "
+        f"ArviZ line: {arviz_backend.ACTIVE.name})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyro-dgm", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
 
     train = commands.add_parser("train", help="train a model; writes config, metrics and checkpoints")
     train.add_argument("--run-dir", required=True, type=Path)
@@ -143,14 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layers", type=_positive_int_list, default=[200, 200],
                        help="binary latent layer sizes, bottom-up (sbn, directed), e.g. 200,200")
     train.add_argument("--hidden", type=_positive_int_list, default=[],
-                       help="deterministic hidden layer sizes of the DVAE networks (default: linear)")
+                       help="deterministic hidden layer sizes of the DVAE networks (default: linear) "
+                            "or of the bvae/vae network (default 512,256)")
     train.add_argument("--rbm-units", type=_positive_int_pair, default=[16, 16],
                        help="n1,n2: the two sides of the RBM prior (dvae_pp, dvae)")
     train.add_argument("--groups", type=_positive_int, default=2, help="groups of the hierarchical posterior over the RBM units")
     train.add_argument("--smoother", default=None,
                        help="smoothing transformation (default: the model's): overlapping_exponential, "
                             "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps")
-    train.add_argument("--beta", type=_positive_float, default=None, help="inverse temperature of the smoother")
+    train.add_argument("--beta", type=_positive_float, default=None,
+                       help="inverse temperature of the smoother (dvae models); the KL weight of the beta-VAE "
+                            "(bvae/vae with elbo) or the total-correlation weight (tcvae)")
+    train.add_argument("--latent-dim", type=_positive_int, default=None,
+                       help="Gaussian latent dimensions of bvae/vae (default 64)")
     train.add_argument("--kl-warmup", type=_fraction, default=0.3,
                        help="fraction of training with a linear KL warm-up (DVAE++ Sec. 7.1)")
     train.add_argument("--pcd-chains", type=_positive_int, default=100, help="persistent Gibbs chains for the RBM's log Z gradient")
@@ -167,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
-    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress bars; print one line per epoch (loss, validation log-likelihood, seconds)")
     train.add_argument(
         "--distributed", action="store_true",
         help="data-parallel over the processes of `torchrun --nproc_per_node=N` (gloo on CPU, nccl on CUDA)",
@@ -308,6 +326,7 @@ def command_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         group=group,
         config=config,
+        report_epoch=(lambda record: print(format_epoch(record, config["epochs"]), flush=True)) if args.no_progress else None,
     )
     try:
         metrics = trainer.fit(resume=args.resume)
@@ -322,6 +341,15 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_epoch(record: dict[str, Any], num_epochs: int) -> str:
+    """One log line per finished epoch: ``epoch 3/10: loss 179.122, valid log-likelihood -171.564, 7.8 s``."""
+    parts = [f"loss {record['train_loss']:.3f}"]
+    if "valid_log_likelihood" in record:
+        parts.append(f"valid log-likelihood {record['valid_log_likelihood']:.3f}")
+    parts.append(f"{record['seconds']:.1f} s")
+    return f"epoch {record['epoch']}/{num_epochs}: " + ", ".join(parts)
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     run = RunDirectory(args.run_dir)
@@ -334,6 +362,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     result.update(
         split=args.split, num_particles=args.num_particles, num_examples=data.size(0), scored=built.evaluation_kind
     )
+    extra = built.extra_metrics(data) if built.extra_metrics is not None else {}
+    result.update(extra)
     # After the log-likelihood, so that its estimate does not depend on --chain-sweeps.
     chains = (
         rbm_chain_diagnostics(built, payload.get("objective"), args.chain_sweeps, config["pcd_chains"])
@@ -343,9 +373,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if chains:
         result["chains"] = {site: {**diagnostics.summary, "seed": args.seed} for site, diagnostics in chains.items()}
     khat = (
-        f"; PSIS k-hat mean {result['khat_mean']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
+        f"; PSIS k-hat median {result['khat_median']:.2f}, {100 * result['fraction_khat_above_threshold']:.1f}% of "
         f"data points above {result['khat_threshold']}"
-        if "khat_mean" in result
+        if "khat_median" in result
         else ""
     )
     print(
@@ -353,6 +383,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
         f"nats (K={args.num_particles}, {data.size(0)} examples, {built.evaluation_kind}); "
         f"ESS mean {result['ess_mean']:.1f}{khat}"
     )
+    print(f"  {reliability_verdict(result)}")
+    if extra:
+        print("  " + ", ".join(f"{name.replace('_', ' ')} {value:.4g}" for name, value in extra.items()))
     # Printed first: a run folder that cannot be written costs the file, not the estimate.
     run.write_json(f"evaluation_{args.split}_k{args.num_particles}.json", result)  # an infinite k-hat becomes null
     for site, diagnostics in chains.items():

@@ -17,12 +17,15 @@ from typing import Any
 import pyro.infer
 import torch
 
+from pyro_dgm.data import dataset_info
+from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
 from pyro_dgm.distributions import RBM
 from pyro_dgm.infer.bihm import BiHMELBO
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.rws import ReweightedWakeSleep
+from pyro_dgm.infer.tcvae import TCVAE_ELBO
 from pyro_dgm.infer.vimco import VIMCO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.conv_dvae_pp import GLOBAL_SITE, TABLE3_BASELINES, ConvDVAEPP, table3_config
@@ -30,7 +33,9 @@ from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.models.dvae import PRIOR_SITE, DiscreteVAE, build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.sbn import SigmoidBeliefNet
+from pyro_dgm.models.bvae import BidirectionalVAE, GaussianLatentVAE, UnidirectionalVAE
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
+from pyro_dgm.nn.bidirectional_networks import bidirectional_mlp
 
 LOGGER = logging.getLogger("pyro_dgm.cli")
 
@@ -56,6 +61,9 @@ class BuiltModel:
         rbm_priors: ``() -> {site: RBM}``, the model's RBM prior sites with the *current*
             parameters (empty for models without one); the keys are those under which
             the objective's ``state_dict`` keeps their persistent chains.
+        extra_metrics: optional ``(N, D) data -> {name: value}``, metrics that
+            ``pyro-dgm evaluate`` reports beside the log-likelihood (the VAEs: active
+            units, PSNR and SSIM of reconstructions).
     """
 
     model: Callable[..., Any]
@@ -66,6 +74,7 @@ class BuiltModel:
     step_kwargs: Callable[[int, int], dict[str, Any]] | None = None
     evaluation_kind: str = "the model as trained"
     rbm_priors: Callable[[], dict[str, RBM]] = dict
+    extra_metrics: Callable[[torch.Tensor], dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,52 @@ def _build_conv_dvae_pp(config: dict[str, Any], data_dim: int) -> BuiltModel:
     )
 
 
+BVAE_HIDDEN_SIZES = (512, 256)
+"""Default ``--hidden`` of the VAEs: the 784-512-256 network of our BVAE Table I benchmark."""
+BVAE_LATENT_DIM = 64
+"""Default ``--latent-dim`` of the VAEs (BVAE Table I caption: "The dimension of the latent variable is 64")."""
+
+
+def _image_side(data_dim: int) -> int | None:
+    side = math.isqrt(data_dim)
+    return side if side * side == data_dim else None
+
+
+def vae_metrics(vae: GaussianLatentVAE, data: torch.Tensor) -> dict[str, float]:
+    """Active units (BVAE Eq. 41) and, for square images, mean PSNR and SSIM of reconstructions of ``data``."""
+    with torch.no_grad():
+        metrics = {"active_units": float(active_units(posterior_means(vae, data))), "latent_dim": float(vae.latent_dim)}
+        side = _image_side(data.size(-1))
+        if side is not None:
+            images = data.reshape(-1, 1, side, side)
+            reconstructions = reconstruct(vae, data).reshape_as(images)
+            metrics["psnr"] = psnr(reconstructions, images).mean().item()
+            metrics["ssim"] = ssim(reconstructions, images).mean().item()
+    return metrics
+
+
+def _build_vae(config: dict[str, Any], data_dim: int, vae_class: type[GaussianLatentVAE]) -> BuiltModel:
+    """BVAE Algorithm 1 (``bvae``) or its untied twin (``vae``) on a fully connected network."""
+    network = bidirectional_mlp([data_dim, *(config["hidden"] or BVAE_HIDDEN_SIZES)])
+    vae = vae_class(network, latent_dim=config.get("latent_dim") or BVAE_LATENT_DIM)
+    beta = config["beta"]
+    # beta-VAE: the latent site scaled by beta in model and guide (models/bvae.py); beta-TCVAE weighs TC instead.
+    kl_weight = {"beta": beta} if beta is not None and config["objective"] == "elbo" else None
+
+    def sample_images(num_samples: int) -> torch.Tensor:
+        return vae.decoder(vae.prior((num_samples,)).sample()).mean
+
+    return BuiltModel(
+        model=vae.model,
+        guide=vae.guide,
+        modules={"model": vae},
+        sample_images=sample_images,
+        evaluation_pair=lambda: (vae.model, vae.guide),
+        step_kwargs=(lambda step, total_steps: kl_weight) if kl_weight is not None else None,
+        extra_metrics=lambda data: vae_metrics(vae, data),
+    )
+
+
 def _importance_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyro.infer.ELBO]:
     def build(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
         return cls(num_particles=config["num_particles"] or IMPORTANCE_PARTICLES)
@@ -204,6 +259,18 @@ def _smoothed_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyr
     return build
 
 
+def _tcvae(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
+    num_data = dataset_info(config["dataset"]).split_sizes["train"]
+    return TCVAE_ELBO(dataset_size=num_data, beta=1.0 if config["beta"] is None else config["beta"])
+
+
+def _iwae(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
+    # Pyro's RenyiELBO(alpha=0) forms one weight per data point when every site is in the data plate
+    # (models/bvae.py); fine for the VAEs' reparameterised Gaussian latents, not for discrete ones.
+    num_particles = config["num_particles"] or IMPORTANCE_PARTICLES
+    return pyro.infer.RenyiELBO(alpha=0, num_particles=num_particles, vectorize_particles=True, max_plate_nesting=1)
+
+
 def _trace_elbo(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
     num_particles = config["num_particles"] or 1
     return pyro.infer.TraceGraph_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
@@ -218,7 +285,12 @@ OBJECTIVES: dict[str, ObjectiveEntry] = {
     "vimco": ObjectiveEntry("K-sample IWAE bound with leave-one-out baselines", _importance_objective(VIMCO)),
     "dvae_pp": ObjectiveEntry("DVAE++ ELBO with the analytic KL (Eq. 4 / Eq. 6-7), PCD for log Z", _smoothed_objective(DVAEPlusPlusELBO)),
     "dvae": ObjectiveEntry("Rolfe's DVAE objective and gradient (spike smoothers)", _smoothed_objective(DVAEELBO)),
-    "elbo": ObjectiveEntry("Pyro's TraceGraph_ELBO (score function with baselines where needed)", _trace_elbo),
+    "elbo": ObjectiveEntry(
+        "Pyro's TraceGraph_ELBO (score function with baselines where needed); bvae/vae: --beta gives the beta-VAE",
+        _trace_elbo,
+    ),
+    "tcvae": ObjectiveEntry("beta-TCVAE (Chen et al. 2018 Eq. 4), --beta weighs the total correlation", _tcvae),
+    "iwae": ObjectiveEntry("K-sample IWAE bound, reparameterised gradient (Pyro's RenyiELBO, alpha = 0)", _iwae),
 }
 
 MODELS: dict[str, ModelEntry] = {
@@ -252,6 +324,19 @@ MODELS: dict[str, ModelEntry] = {
         _build_directed,
         objectives=("dvae_pp", "elbo"),
         guides=("hierarchical", "factorial"),
+    ),
+    "bvae": ModelEntry(
+        "bidirectional VAE (Kosko & Adigun, Algorithm 1): Gaussian latents (--latent-dim), one network "
+        "(--hidden) run forward to encode and backward to decode",
+        lambda config, data_dim: _build_vae(config, data_dim, BidirectionalVAE),
+        objectives=("elbo", "tcvae", "iwae"),
+        guides=("forward",),
+    ),
+    "vae": ModelEntry(
+        "the bidirectional VAE's unidirectional twin: the same architecture with separate encoder and decoder weights",
+        lambda config, data_dim: _build_vae(config, data_dim, UnidirectionalVAE),
+        objectives=("elbo", "tcvae", "iwae"),
+        guides=("encoder",),
     ),
 }
 

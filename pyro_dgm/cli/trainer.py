@@ -131,6 +131,8 @@ class Trainer:
             folder (its checkpoint holds every rank's RNG state).
         config: the run's configuration, stored in every checkpoint so that resuming
             from a checkpoint of another model or architecture is refused by name.
+        report_epoch: optional callable given each epoch's metrics record once it is
+            written (by the process that writes the run folder), e.g. to print a log line.
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class Trainer:
         progress: bool = True,
         group: ProcessGroup | None = None,
         config: dict[str, Any] | None = None,
+        report_epoch: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.experiment = experiment
         self.config = config
@@ -151,6 +154,7 @@ class Trainer:
         self.run = run
         self.evaluate = evaluate
         self.group = group
+        self.report_epoch = report_epoch
         self.progress = progress and (group is None or group.is_main)
         # Optimisers are created lazily per parameter, with the learning rate of the epoch
         # in progress; a pure function of the epoch keeps resume exact (see _set_learning_rate).
@@ -355,4 +359,6 @@ class Trainer:
         self._state.epoch_loss_sum, self._state.epoch_num_points = 0.0, 0
         if self._writes_run_folder:
             self.run.append_metrics(record)
+            if self.report_epoch is not None:
+                self.report_epoch(record)
         self.save()

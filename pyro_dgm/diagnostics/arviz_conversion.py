@@ -1,4 +1,4 @@
-r"""Conversion of guide samples, importance weights and Markov chains to :class:`arviz.InferenceData`.
+r"""Conversion of guide samples, importance weights and Markov chains to ArviZ containers.
 
 Three kinds of draws come out of a deep generative model with discrete latents:
 
@@ -19,17 +19,25 @@ Three kinds of draws come out of a deep generative model with discrete latents:
   ``(chain, draw, unit)``, ``mean_activation`` (the share of units on) and
   ``energy``, of dims ``(chain, draw)``.
 
+The container is the one of the ArviZ line in use
+(:mod:`pyro_dgm.diagnostics.arviz_backend`): ``arviz.InferenceData`` with ``arviz`` < 1,
+``xarray.DataTree`` with ``arviz-base``/``arviz-stats``. Either way every group is an
+``xarray.Dataset`` built here, reached as ``data["posterior"]`` (or ``data.posterior``),
+with the same variables, dims and coordinates.
+
 Tensors may live on any device; they are moved to CPU NumPy here and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import arviz
+import numpy as np
 import torch
 import xarray
 
+from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.diagnostics._tensors import ArrayLike, as_tensor, checked_tensor, to_numpy
 from pyro_dgm.diagnostics.importance_diagnostics import (
     PSIS_KHAT_THRESHOLD,
@@ -45,6 +53,34 @@ UNIT_DIM = "unit"
 IMPORTANCE_DIAGNOSTICS_GROUP = "importance_diagnostics"
 """Name of the group of per-data-point importance diagnostics (not part of ArviZ's schema)."""
 INFERENCE_LIBRARY = "pyro_dgm"
+ROOT_ATTRS = {"inference_library": INFERENCE_LIBRARY}
+
+
+def sample_dataset(
+    variables: Mapping[str, np.ndarray],
+    dims: Mapping[str, Sequence[str]] | None = None,
+    coords: Mapping[str, Sequence[Any]] | None = None,
+) -> xarray.Dataset:
+    """An ArviZ group: every array is ``(chain, draw, *rest)``, ``rest`` named by ``dims[name]``.
+
+    ``chain`` and ``draw`` get integer coordinates from 0; so does every other dim
+    not in ``coords``; a dim missing from ``dims`` is named ``<name>_dim_<i>`` as ArviZ does.
+    """
+    dims, coords = dims or {}, dict(coords or {})
+    data_vars = {}
+    for name, array in variables.items():
+        rest = list(dims.get(name, [f"{name}_dim_{i}" for i in range(array.ndim - 2)]))
+        if len(rest) != array.ndim - 2:
+            raise ValueError(f"{name} has shape {array.shape}: (chain, draw) and {len(rest)} named dims expected")
+        data_vars[name] = ((CHAIN_DIM, DRAW_DIM, *rest), array)
+        for dim, size in zip((CHAIN_DIM, DRAW_DIM, *rest), array.shape):
+            coords.setdefault(dim, np.arange(size))
+    return xarray.Dataset(data_vars, coords=coords)
+
+
+def make_tree(**groups: xarray.Dataset) -> Any:
+    """The active ArviZ line's container of ``groups``, with :data:`ROOT_ATTRS`."""
+    return arviz_backend.ACTIVE.make_tree(groups, ROOT_ATTRS)
 
 
 def _data_coord(data_index: ArrayLike | None, num_data: int) -> list[int]:
@@ -64,8 +100,8 @@ def _unit_dims(site: str, event_shape: torch.Size) -> list[str]:
 
 def guide_samples_to_inference_data(
     samples: Mapping[str, ArrayLike], *, data_index: ArrayLike | None = None
-) -> arviz.InferenceData:
-    """Guide posterior samples of every data point as an ``InferenceData`` ``posterior`` group.
+) -> Any:
+    """Guide posterior samples of every data point as the ``posterior`` group of an ArviZ container.
 
     Args:
         samples: site name → tensor of shape ``(num_samples, B, *event)``: independent
@@ -74,13 +110,13 @@ def guide_samples_to_inference_data(
             ``0..B-1`` by default.
 
     Returns:
-        ``InferenceData`` whose ``posterior`` holds each site with dims
+        the container (``InferenceData`` / ``DataTree``) whose ``posterior`` holds each site with dims
         ``(chain, draw, data, <site>_unit)`` (``<site>_unit_<i>`` for several event dims,
         none for a scalar site), ``chain`` of size 1.
 
     Example:
         >>> idata = guide_samples_to_inference_data({"h1": torch.zeros(10, 4, 3)})
-        >>> idata.posterior["h1"].dims
+        >>> idata["posterior"]["h1"].dims
         ('chain', 'draw', 'data', 'h1_unit')
     """
     if not samples:
@@ -100,18 +136,16 @@ def guide_samples_to_inference_data(
     posterior = {site: to_numpy(value)[None] for site, value in tensors.items()}
     dims = {site: [DATA_DIM] + _unit_dims(site, value.shape[2:]) for site, value in tensors.items()}
     coords = {DATA_DIM: _data_coord(data_index, leading[1])}
-    return arviz.from_dict(
-        posterior=posterior, dims=dims, coords=coords, attrs={"inference_library": INFERENCE_LIBRARY}
-    )
+    return make_tree(posterior=sample_dataset(posterior, dims, coords))
 
 
 def importance_weights_to_inference_data(
     log_weights: ArrayLike, *, data_index: ArrayLike | None = None
-) -> arviz.InferenceData:
+) -> Any:
     r"""Importance log-weights ``(K, B)`` and their per-data-point reliability diagnostics.
 
     Returns:
-        ``InferenceData`` with
+        an ArviZ container (``InferenceData`` / ``DataTree``) with
 
         - ``sample_stats``: ``log_weight`` (raw :math:`\log w_{k,b}`) and
           ``smoothed_log_weight`` (PSIS-smoothed, self-normalised per data point), dims
@@ -130,14 +164,10 @@ def importance_weights_to_inference_data(
     ess = kish_ess(log_weights)
     num_samples, num_data = log_weights.shape
     coords = {DATA_DIM: _data_coord(data_index, num_data)}
-    idata = arviz.from_dict(
-        sample_stats={
-            "log_weight": to_numpy(log_weights)[None],
-            "smoothed_log_weight": to_numpy(smoothed)[None],
-        },
+    sample_stats = sample_dataset(
+        {"log_weight": to_numpy(log_weights)[None], "smoothed_log_weight": to_numpy(smoothed)[None]},
         dims={"log_weight": [DATA_DIM], "smoothed_log_weight": [DATA_DIM]},
         coords=coords,
-        attrs={"inference_library": INFERENCE_LIBRARY},
     )
     diagnostics = xarray.Dataset(
         {
@@ -148,8 +178,7 @@ def importance_weights_to_inference_data(
         coords=coords,
         attrs={"num_samples": num_samples, "khat_threshold": PSIS_KHAT_THRESHOLD},
     )
-    idata.add_groups({IMPORTANCE_DIAGNOSTICS_GROUP: diagnostics})
-    return idata
+    return make_tree(sample_stats=sample_stats, **{IMPORTANCE_DIAGNOSTICS_GROUP: diagnostics})
 
 
 def checked_chains(
@@ -173,7 +202,7 @@ def chains_to_inference_data(
     energies: ArrayLike | None = None,
     *,
     unit_names: Sequence[str] | None = None,
-) -> arviz.InferenceData:
+) -> Any:
     """Markov chains over binary units (persistent RBM chains, Gibbs chains of p*) as ``posterior``.
 
     Args:
@@ -183,10 +212,20 @@ def chains_to_inference_data(
         unit_names: optional coordinate labels of the ``unit`` dim (``0..num_units-1``).
 
     Returns:
-        ``InferenceData`` whose ``posterior`` holds ``state`` ``(chain, draw, unit)``,
+        an ArviZ container whose ``posterior`` holds ``state`` ``(chain, draw, unit)``,
         ``mean_activation`` ``(chain, draw)`` = mean of the units of each state, and
         ``energy`` ``(chain, draw)`` when given. Steps become draws.
     """
+    return make_tree(posterior=chains_posterior(states, energies, unit_names=unit_names))
+
+
+def chains_posterior(
+    states: ArrayLike,
+    energies: ArrayLike | None = None,
+    *,
+    unit_names: Sequence[str] | None = None,
+) -> xarray.Dataset:
+    """The ``posterior`` group of :func:`chains_to_inference_data` as an ``xarray.Dataset``."""
     states, energies = checked_chains(states, energies)
     num_units = states.size(-1)
     if unit_names is not None and len(unit_names) != num_units:
@@ -198,9 +237,4 @@ def chains_to_inference_data(
     if energies is not None:
         posterior["energy"] = to_numpy(energies.transpose(0, 1))
     coords = {UNIT_DIM: list(unit_names) if unit_names is not None else list(range(num_units))}
-    return arviz.from_dict(
-        posterior=posterior,
-        dims={"state": [UNIT_DIM]},
-        coords=coords,
-        attrs={"inference_library": INFERENCE_LIBRARY},
-    )
+    return sample_dataset(posterior, dims={"state": [UNIT_DIM]}, coords=coords)

@@ -19,7 +19,8 @@ monotone sequence); the tail ESS is the smaller ESS of the 5% and 95% quantile
 indicators.
 
 Traces are taken in sampler order, ``(num_steps, num_chains, ...)``, on any device;
-:func:`arviz.rhat` and :func:`arviz.ess` compute on CPU NumPy. :func:`record_block_gibbs`
+ArviZ's ``rhat`` and ``ess`` (of the line :mod:`~pyro_dgm.diagnostics.arviz_backend`
+chose) compute on CPU NumPy. :func:`record_block_gibbs`
 records such traces for the chains of an RBM, one draw per sweep, vectorised over chains.
 """
 
@@ -29,14 +30,15 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-import arviz
 import numpy as np
 import torch
 import xarray
 
 from pyro_dgm.diagnostics._tensors import ArrayLike, checked_tensor, to_numpy
-from pyro_dgm.diagnostics.arviz_conversion import INFERENCE_LIBRARY, checked_chains, chains_to_inference_data
+from pyro_dgm.diagnostics import arviz_backend
+from pyro_dgm.diagnostics.arviz_conversion import checked_chains, chains_posterior, make_tree, sample_dataset
 from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.rbm import RBM
@@ -73,10 +75,8 @@ def _checked_trace(trace: ArrayLike, name: str = "trace") -> torch.Tensor:
 
 def _per_element(trace: ArrayLike, statistic) -> torch.Tensor:
     trace = _checked_trace(trace)
-    # ArviZ reads a bare array as one variable "x" of dims (chain, draw, *shape).
-    with known_chain_layout():
-        dataset = arviz.convert_to_dataset(to_numpy(trace.transpose(0, 1)))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    dataset = sample_dataset({"x": to_numpy(trace.transpose(0, 1))})  # one variable of dims (chain, draw, ...)
+    with known_chain_layout(), np.errstate(invalid="ignore", divide="ignore"):
         values = statistic(dataset)["x"].values
     return torch.as_tensor(np.asarray(values), dtype=trace.dtype, device=trace.device)
 
@@ -87,17 +87,17 @@ def rank_rhat(trace: ArrayLike) -> torch.Tensor:
     Returns a tensor of shape ``trace.shape[2:]`` on the device of ``trace``; NaN for an
     element that is constant across all chains and steps.
     """
-    return _per_element(trace, lambda array: arviz.rhat(array, method="rank"))
+    return _per_element(trace, lambda array: arviz_backend.ACTIVE.rhat(array))
 
 
 def bulk_ess(trace: ArrayLike) -> torch.Tensor:
     """Bulk effective sample size of every element of a ``(num_steps, num_chains, ...)`` trace."""
-    return _per_element(trace, lambda array: arviz.ess(array, method="bulk"))
+    return _per_element(trace, lambda array: arviz_backend.ACTIVE.ess(array, "bulk"))
 
 
 def tail_ess(trace: ArrayLike) -> torch.Tensor:
     """Tail (5% and 95% quantile) effective sample size of every element of a trace."""
-    return _per_element(trace, lambda array: arviz.ess(array, method="tail"))
+    return _per_element(trace, lambda array: arviz_backend.ACTIVE.ess(array, "tail"))
 
 
 def _nan_extreme(values: np.ndarray, reduce) -> float:
@@ -107,9 +107,10 @@ def _nan_extreme(values: np.ndarray, reduce) -> float:
 
 def _summarise(posterior: xarray.Dataset, scalars: list[str]) -> dict[str, float]:
     """R-hat and ESS of the ``(chain, draw)`` variables ``scalars`` and, if present, of every unit of ``state``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = arviz.rhat(posterior, method="rank")
-        ess = {method: arviz.ess(posterior, method=method) for method in ("bulk", "tail")}
+    backend = arviz_backend.ACTIVE
+    with known_chain_layout(), np.errstate(invalid="ignore", divide="ignore"):
+        rhat = backend.rhat(posterior)
+        ess = {method: backend.ess(posterior, method) for method in ("bulk", "tail")}
     summary = {}
     for name in scalars:
         summary[f"{name}_rhat"] = float(rhat[name])
@@ -148,8 +149,7 @@ def chain_summary(states: ArrayLike, energies: ArrayLike | None = None) -> dict[
     """
     states, energies = checked_chains(states, energies)
     _checked_trace(states, "states")
-    with known_chain_layout():
-        posterior = chains_to_inference_data(states, energies).posterior
+    posterior = chains_posterior(states, energies)
     num_steps, num_chains, num_units = states.shape
     summary = {
         "num_steps": float(num_steps),
@@ -175,20 +175,16 @@ def _checked_traces(traces: Mapping[str, ArrayLike]) -> dict[str, torch.Tensor]:
     return checked
 
 
-def traces_to_inference_data(traces: Mapping[str, ArrayLike]) -> arviz.InferenceData:
+def traces_to_inference_data(traces: Mapping[str, ArrayLike]) -> Any:
     """Named scalar traces ``(num_steps, num_chains)`` as ``posterior`` variables of dims ``(chain, draw)``.
 
     Example:
         >>> idata = traces_to_inference_data({"energy": torch.randn(100, 4)})
-        >>> idata.posterior["energy"].dims
+        >>> idata["posterior"]["energy"].dims
         ('chain', 'draw')
     """
     checked = _checked_traces(traces)
-    with known_chain_layout():
-        return arviz.from_dict(
-            posterior={name: to_numpy(trace.transpose(0, 1)) for name, trace in checked.items()},
-            attrs={"inference_library": INFERENCE_LIBRARY},
-        )
+    return make_tree(posterior=sample_dataset({name: to_numpy(trace.transpose(0, 1)) for name, trace in checked.items()}))
 
 
 def trace_summary(traces: Mapping[str, ArrayLike]) -> dict[str, float]:

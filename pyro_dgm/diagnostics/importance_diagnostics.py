@@ -20,17 +20,18 @@ itself a ratio of noisy moments and can look healthy when the variance is infini
 
 Everything here takes log-weights of shape ``(K, B)`` — particles first, as
 :mod:`pyro_dgm.infer` produces them — on any device, and returns tensors on that
-device. ArviZ (:func:`arviz.psislw`, ArviZ 0.x) does the Pareto fit on CPU NumPy.
+device. ArviZ does the Pareto fit on CPU NumPy (``arviz.psislw`` of ``arviz`` < 1 or
+``arviz_stats``' ``psislw``, whichever :mod:`~pyro_dgm.diagnostics.arviz_backend` chose).
 """
 
 from __future__ import annotations
 
 import math
 
-import arviz
 import numpy as np
 import torch
 
+from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.diagnostics._tensors import ArrayLike, checked_tensor, to_numpy
 from pyro_dgm.infer.importance import effective_sample_size, log_mean_exp
 
@@ -43,14 +44,13 @@ to the sample-size dependent :func:`khat_threshold`, which equals 0.7 for
 :math:`K \ge 2155`.
 """
 
-IID_RELATIVE_EFFICIENCY = 1.0
-"""``reff`` of :func:`arviz.psislw`: importance particles are independent draws from q."""
+MIN_PARETO_TAIL_LENGTH = arviz_backend.MIN_PARETO_TAIL_LENGTH
+r"""ArviZ fits the Pareto tail only with at least 5 tail draws; otherwise :math:`\hat k = \infty`."""
 
-MIN_PARETO_TAIL_LENGTH = 5
-"""ArviZ fits the Pareto tail only with more than 4 tail draws; otherwise it returns k = inf."""
-
-MIN_PSIS_NUM_SAMPLES = 21
-r"""Smallest K whose tail :math:`\lceil \min(K/5, 3\sqrt K) \rceil` holds ``MIN_PARETO_TAIL_LENGTH`` draws."""
+MIN_PSIS_NUM_SAMPLES = 25
+r"""Smallest K whose tail holds ``MIN_PARETO_TAIL_LENGTH`` draws in both ArviZ lines: the tail is
+:math:`\lceil \min(K/5, 3\sqrt K) \rceil` draws in ``arviz`` < 1 but :math:`\lfloor K/5 \rfloor`
+(K ≤ 225) in ``arviz-stats``."""
 
 
 def khat_threshold(num_samples: int) -> float:
@@ -100,10 +100,9 @@ def psis(log_weights: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
             f"log_weights has K={num_samples} samples (dim 0): the Pareto tail fit needs "
             f"K >= {MIN_PSIS_NUM_SAMPLES} ({MIN_PARETO_TAIL_LENGTH} tail draws)"
         )
-    # arviz.psislw treats the *last* axis as samples: hand it (B, K), in float64 for the fit.
-    log_weights_by_data = to_numpy(log_weights).T.astype(np.float64)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        smoothed, khat = arviz.psislw(log_weights_by_data, reff=IID_RELATIVE_EFFICIENCY)
+    # The backends take samples on the *last* axis: hand them (B, K), in float64 for the fit.
+    log_weights_by_data = np.ascontiguousarray(to_numpy(log_weights).T, dtype=np.float64)
+    smoothed, khat = arviz_backend.ACTIVE.psislw(log_weights_by_data)
     like = dict(device=log_weights.device, dtype=log_weights.dtype)
     return torch.as_tensor(smoothed.T.copy(), **like), torch.as_tensor(np.asarray(khat), **like)
 

@@ -3,7 +3,6 @@
 import json
 import math
 
-import arviz
 import pyro
 import pytest
 import torch
@@ -19,6 +18,7 @@ from pyro_dgm.cli.chain_report import (
     record_p_star_chains,
 )
 from pyro_dgm.cli.checkpoint import load_checkpoint
+from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.cli.main import EXIT_USAGE, main
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.diagnostics import chain_summary
@@ -105,7 +105,7 @@ def test_sample_gibbs_reports_rhat_and_ess_of_its_traces(sbn_run, tmp_path, monk
     assert reported["num_steps"] == GIBBS_SWEEPS and reported["num_chains"] == GIBBS_CHAINS
     assert_printed(printed, expected, [scalar_row(name) for name in traces])
     if netcdf_engine() is not None:
-        posterior = arviz.from_netcdf(sbn_run / "gibbs_chains.nc").posterior
+        posterior = arviz_backend.ACTIVE.read_netcdf(str(sbn_run / "gibbs_chains.nc"))["posterior"]
         for name, trace in traces.items():
             torch.testing.assert_close(torch.as_tensor(posterior[name].values), trace.transpose(0, 1))
 

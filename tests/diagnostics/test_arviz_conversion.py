@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.diagnostics.arviz_conversion import (
     IMPORTANCE_DIAGNOSTICS_GROUP,
     chains_to_inference_data,
@@ -13,6 +14,8 @@ from pyro_dgm.diagnostics.arviz_conversion import (
     importance_weights_to_inference_data,
 )
 from pyro_dgm.diagnostics.importance_diagnostics import PSIS_KHAT_THRESHOLD, kish_ess, psis
+
+pytestmark = pytest.mark.usefixtures("arviz_line")
 
 
 def test_guide_samples_dims_coords_and_values():
@@ -37,7 +40,7 @@ def test_guide_samples_dims_coords_and_values():
 def test_importance_weights_groups():
     log_weights = torch.randn(200, 5, dtype=torch.float64)
     idata = importance_weights_to_inference_data(log_weights, data_index=torch.arange(5) + 100)
-    assert set(idata.groups()) == {"sample_stats", IMPORTANCE_DIAGNOSTICS_GROUP}
+    assert set(arviz_backend.ACTIVE.group_names(idata)) == {"sample_stats", IMPORTANCE_DIAGNOSTICS_GROUP}
     stats = idata.sample_stats
     assert stats["log_weight"].dims == ("chain", "draw", "data")
     assert dict(stats.sizes) == {"chain": 1, "draw": 200, "data": 5}

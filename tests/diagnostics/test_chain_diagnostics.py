@@ -26,6 +26,8 @@ Z_TOLERANCE = 4.0
 STUCK_RHAT = 1.5
 """Chains in separate modes give R-hat far above this (and RHAT_THRESHOLD = 1.01)."""
 
+pytestmark = pytest.mark.usefixtures("arviz_line")
+
 
 def ar1_chains(coefficient: float, num_steps: int = NUM_STEPS, shape=(NUM_CHAINS, NUM_REPLICATES)):
     """Stationary AR(1): x_t = phi x_{t-1} + sqrt(1 - phi^2) e_t, integrated autocorrelation time (1+phi)/(1-phi)."""

@@ -33,6 +33,8 @@ ARVIZ_PRIOR_PSEUDO_DRAWS = 10
 ARVIZ_PRIOR_KHAT = 0.5
 """ArviZ's generalised-Pareto fit shrinks k-hat towards 0.5 with the weight of 10 tail draws."""
 
+pytestmark = pytest.mark.usefixtures("arviz_line")
+
 
 def gaussian_log_weights(proposal_scale: float, num_samples: int = NUM_SAMPLES, num_data: int = NUM_DATA):
     x = proposal_scale * torch.randn(num_samples, num_data, dtype=torch.float64)
@@ -93,6 +95,12 @@ def test_psis_output_layout_and_normalisation():
     assert torch.all(torch.diff(smoothed[order, 1]) >= 0)
 
 
+def test_smallest_sample_size_gets_a_finite_khat():
+    """At K = MIN_PSIS_NUM_SAMPLES every ArviZ line fits a tail (arviz-stats takes floor(K/5) draws)."""
+    khat = pareto_khat(gaussian_log_weights(1.2, num_samples=MIN_PSIS_NUM_SAMPLES, num_data=5))
+    assert torch.isfinite(khat).all()
+
+
 def test_khat_threshold_depends_on_sample_size():
     assert khat_threshold(100) == pytest.approx(0.5)
     assert khat_threshold(1000) == pytest.approx(2 / 3)
@@ -121,7 +129,7 @@ def test_importance_summary_values():
         (torch.tensor([[0.0, float("nan")]] * 30), "log_weights contains NaN"),
         (torch.tensor([[0.0, float("inf")]] * 30), r"log_weights contains \+inf"),
         (torch.tensor([[0.0, -float("inf")]] * 30), "all zero"),
-        (torch.zeros(MIN_PSIS_NUM_SAMPLES - 1, 3), "K=20 samples"),
+        (torch.zeros(MIN_PSIS_NUM_SAMPLES - 1, 3), "K=24 samples"),
     ],
 )
 def test_bad_log_weights(log_weights, message):
