@@ -158,7 +158,9 @@ class VIMCO(ImportanceWeightedObjective):
         particles = self.weighted_particles(model, guide, *args, **kwargs)
         log_weights = particles.log_weights
         bound = log_mean_exp(log_weights, dim=0)  # Eq. (1)
-        learning_signal = bound.detach()
+        learning_signal = bound.detach() - leave_one_out_bounds(  # Eq. (2), (3)
+            log_weights.detach(), self.leave_one_out
+        )
         score_log_prob = WeightedParticles.from_traces(
             particles.model_trace,
             _without_reparameterized_sites(particles.guide_trace),
