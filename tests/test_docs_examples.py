@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import pyro
 import pytest
+import torch
 
 from pyro_dgm import compilation
 
@@ -97,7 +99,12 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # files the examples write land here
     monkeypatch.setattr(compilation, "_compilation_enabled", False)
     matplotlib.use("Agg")
-    run_python_blocks(path)
+    default_dtype = torch.get_default_dtype()
+    try:
+        run_python_blocks(path)
+    finally:  # an example may set global state (docs/distributions/smoothing.md uses float64): not for the next
+        torch.set_default_dtype(default_dtype)
+        pyro.clear_param_store()
 
 
 def test_ci_runs_the_readme_test_block_verbatim():
