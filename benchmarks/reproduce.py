@@ -529,6 +529,7 @@ def run_smoothed(
         model, guide = build_smoothed_vae(
             run.column, train_pixels.size(-1), run.num_layers, units_per_layer, run.network, budget.beta_start
         )
+        model.decoder.init_marginals_(train_pixels.mean(dim=0))  # start at the pixel-marginal model
         model, guide = model.to(test), guide.to(test)
         schedule = dvae_schedule(run.column, budget.beta_start, budget.beta_end, budget.kl_warmup_fraction)
         objective = dvae_objective(run.column, *pcd)

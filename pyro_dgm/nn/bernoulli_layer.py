@@ -24,8 +24,16 @@ The distribution is parametrised by logits, never by clipped probabilities, so
 Any leading batch dimensions of the context (data, particles) pass through.
 
 Initialisation follows BiHM Sec. 4: weights uniform in :math:`\pm\sqrt{6/(n_{in} +
-n_{out})}` (Glorot & Bengio, 2010) and biases :math:`-1`, which starts every unit
-mostly off, as binarised images and sparse codes are.
+n_{out})}` (Glorot & Bengio, 2010) and biases :math:`-1` on the *stochastic* units,
+which starts every unit mostly off, as binarised images and sparse codes are. The
+deterministic hidden layers of a nonlinear conditional start with zero biases
+(:data:`HIDDEN_BIAS_INIT`): Glorot's scaling assumes units in the linear regime of
+tanh, and a bias of :math:`-1` halves the signal at every layer
+(:math:`\tanh'(-1) = 0.42`) and leaves the units close to saturation, where the first
+few hundred Adam steps drive them (docs/plateau.md). For a decoder,
+:meth:`BernoulliLayer.init_marginals_` sets the output biases to the data's pixel
+log-odds, so training starts at the pixel-marginal model instead of reaching it by
+pushing the hidden units into saturation.
 """
 
 from __future__ import annotations
@@ -49,6 +57,16 @@ uniform variance :math:`a^2/3` then equals :math:`2 / (n_{in} + n_{out})`."""
 def glorot_uniform_bound(fan_in: int, fan_out: int) -> float:
     r"""Half-width :math:`a = \sqrt{6 / (n_{in} + n_{out})}` of the Glorot-uniform weights."""
     return math.sqrt(GLOROT_UNIFORM_GAIN / (fan_in + fan_out))
+
+
+HIDDEN_BIAS_INIT = 0.0
+"""Initial bias of a deterministic (tanh) hidden unit: zero, the linear regime Glorot's scale assumes."""
+
+MARGINAL_PROB_CLAMP = 1e-3
+r"""Pixel probabilities are clamped to :math:`[c, 1 - c]` before the log-odds in
+:meth:`BernoulliLayer.init_marginals_`: an always-off pixel of the training set would
+otherwise get bias :math:`-\infty` (the same clamp bounds the bias by
+:math:`\pm\log(1/c - 1) \approx \pm 6.9`)."""
 
 
 def reset_linear_(linear: nn.Linear, bias: float = BIHM_BIAS_INIT) -> nn.Linear:
@@ -76,12 +94,18 @@ def weight_l1_norm(module: nn.Module) -> torch.Tensor:
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
-    """Affine maps between consecutive ``sizes``, ``activation`` between them, SBN init."""
+    """Affine maps between consecutive ``sizes``, ``activation`` between them.
+
+    Glorot-uniform weights everywhere; biases :data:`HIDDEN_BIAS_INIT` on the hidden
+    layers and :data:`BIHM_BIAS_INIT` on the output layer (the stochastic units).
+    """
     modules: list[nn.Module] = []
+    last = len(sizes) - 2
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if index > 0:
             modules.append(activation())
-        modules.append(reset_linear_(nn.Linear(fan_in, fan_out)))
+        bias = BIHM_BIAS_INIT if index == last else HIDDEN_BIAS_INIT
+        modules.append(reset_linear_(nn.Linear(fan_in, fan_out), bias))
     return nn.Sequential(*modules)
 
 
@@ -159,6 +183,27 @@ class BernoulliLayer(ConditionalLayer):
     def forward(self, context: torch.Tensor) -> IndependentBernoulli:
         """The distribution of :math:`y` given ``context``, event shape ``(out_features,)``."""
         return IndependentBernoulli(self.logits(context))
+
+    def init_marginals_(self, probs: torch.Tensor) -> BernoulliLayer:
+        r"""Set the output biases to :math:`\log\frac{\bar p}{1 - \bar p}`, in place; returns ``self``.
+
+        ``probs`` (shape ``(out_features,)``, values in [0, 1]) are the units' marginal
+        probabilities, e.g. the training set's pixel means for a decoder; each is
+        clamped to ``[MARGINAL_PROB_CLAMP, 1 - MARGINAL_PROB_CLAMP]``. A linear layer
+        then starts at the factorial model of those marginals up to its weights'
+        small, zero-mean contribution; a nonlinear one no longer has to learn 784
+        very different biases through its hidden units, which saturates them
+        (docs/plateau.md).
+        """
+        output = self.net[-1]
+        if probs.shape != output.bias.shape:
+            raise ValueError(f"probs must have shape ({self.out_features},), got {tuple(probs.shape)}")
+        if not torch.all((probs >= 0) & (probs <= 1)):
+            raise ValueError("probs must lie in [0, 1]")
+        clamped = probs.to(output.bias).clamp(MARGINAL_PROB_CLAMP, 1 - MARGINAL_PROB_CLAMP)
+        with torch.no_grad():
+            output.bias.copy_(torch.logit(clamped))
+        return self
 
 
 class FactorialBernoulli(nn.Module):
