@@ -27,13 +27,12 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-from pyro_dgm.distributions.relaxed_boltzmann import _check_shared_rbm, _RelaxedRBM
-from pyro_dgm.distributions.rbm import RBM
+from pyro_dgm.distributions.relaxed_boltzmann import RelaxedBoltzmannPrior
 
 __all__ = ["GumBoltPosterior", "GumBoltPrior"]
 
 
-class GumBoltPrior(_RelaxedRBM):
+class GumBoltPrior(RelaxedBoltzmannPrior):
     r"""The RBM energy on the cube: :math:`\log \tilde p(\zeta) = a_1^\top\zeta_1 + a_2^\top\zeta_2 + \zeta_1^\top W \zeta_2 - \log Z` (not normalised).
 
     ``sample`` draws binary :math:`z \sim p(z)`, the :math:`\tau \to 0` limit of the relaxation.
@@ -48,10 +47,6 @@ class GumBoltPrior(_RelaxedRBM):
     """
 
     support = constraints.independent(constraints.unit_interval, 1)
-
-    def __init__(self, rbm: RBM, validate_args: Optional[bool] = None) -> None:
-        _check_shared_rbm(rbm, type(self).__name__)
-        super().__init__(rbm, validate_args=validate_args)
 
     def unnormalized_log_prob(self, zeta: torch.Tensor) -> torch.Tensor:
         r""":math:`-E(\zeta)`, the RBM's negative energy at continuous :math:`\zeta`."""

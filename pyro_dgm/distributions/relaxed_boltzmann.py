@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MEAN_FIELD_ITERATIONS",
     "GaussianIntegralRelaxedRBM",
     "OverlappingRelaxedRBM",
+    "RelaxedBoltzmannPrior",
     "mean_field_log_partition",
     "minimum_gaussian_shift",
 ]
@@ -107,20 +108,26 @@ def mean_field_log_partition(
     return bound, m1, m2
 
 
-class _RelaxedRBM(TorchDistribution):
-    """Shared plumbing: a shared RBM, event shape (N,), expand, log_prob = unnormalized - log Z."""
+class RelaxedBoltzmannPrior(TorchDistribution):
+    r"""A density over :math:`\zeta \in \mathbb R^N` built from one RBM :math:`p(z)` (shared by all data points).
+
+    Subclasses give :meth:`unnormalized_log_prob`, :math:`\log p(\zeta) + \log Z`; ``log_prob``
+    subtracts the RBM's :math:`\log Z`. Objectives recognise a relaxed prior site by this class
+    and add :math:`\log Z` themselves (exact, supplied, or with a PCD gradient).
+    """
 
     arg_constraints: dict = {}
     has_rsample = False
 
     def __init__(self, rbm: RBM, batch_shape: torch.Size = torch.Size(), validate_args: Optional[bool] = None) -> None:
+        _check_shared_rbm(rbm, type(self).__name__)
         self.rbm = rbm
         super().__init__(batch_shape, torch.Size((rbm.num_units1 + rbm.num_units2,)), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(type(self), _instance)
         new.__dict__.update({key: value for key, value in self.__dict__.items() if key not in ("_batch_shape",)})
-        super(_RelaxedRBM, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
+        super(RelaxedBoltzmannPrior, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
@@ -143,7 +150,7 @@ class _RelaxedRBM(TorchDistribution):
         return self.rbm.sample(torch.Size(sample_shape) + self.batch_shape)
 
 
-class OverlappingRelaxedRBM(_RelaxedRBM):
+class OverlappingRelaxedRBM(RelaxedBoltzmannPrior):
     r"""The RBM relaxed by a factorial overlapping smoother: :math:`p(\zeta) = \sum_z p(z)\, r(\zeta \mid z)` (DVAE# Sec. 3.1).
 
     .. math::
@@ -247,7 +254,7 @@ def minimum_gaussian_shift(weight: torch.Tensor, margin: float) -> torch.Tensor:
     return torch.linalg.matrix_norm(weight.detach(), ord=2) + margin
 
 
-class GaussianIntegralRelaxedRBM(_RelaxedRBM):
+class GaussianIntegralRelaxedRBM(RelaxedBoltzmannPrior):
     r"""The RBM relaxed by the Gaussian integral trick (DVAE# Sec. 3): :math:`r(\zeta \mid z) = \mathcal N(z, A^{-1})`.
 
     With :math:`A = \mathbf W + \lambda I \succ 0`, :math:`\mathbf W = [[0, W], [W^\top, 0]]` and
