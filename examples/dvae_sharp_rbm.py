@@ -18,10 +18,9 @@ import pyro
 from pyro.infer import SVI
 from pyro.optim import Adam
 
-from example_utils import load_data, parser, report_log_likelihood, train
+from example_utils import load_data, parser, report_binary_limit, train
 from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
 from pyro_dgm.models.annealing import DVAESchedule
-from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.dvae_sharp import RELAXATIONS, build_dvae_sharp
 
 NUM_UNITS = 16
@@ -51,11 +50,7 @@ def main() -> None:
     print(f"{type(objective).__name__} (K = {args.num_particles}), {args.relaxation} relaxation, RBM {NUM_UNITS} + {NUM_UNITS} units")
     train(svi, batches, args.epochs, step_kwargs=DVAESchedule())
 
-    model_fn, guide_fn = binary_limit_pair(model, guide)
-    print(f"exact log Z of the RBM: {model.prior().log_partition.item():.3f}")
-    report_log_likelihood(model_fn, guide_fn, test, args.num_samples, label=" in the binary limit")
-    images = sample_images(model, 16)
-    print(f"16 samples from the model: mean pixel intensity {images.mean():.3f} (data: {test.mean():.3f})")
+    report_binary_limit(model, guide, test, args.num_samples)
 
 
 if __name__ == "__main__":

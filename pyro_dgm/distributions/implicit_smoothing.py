@@ -53,18 +53,19 @@ the bracket stops shrinking at one ulp of :math:`t`."""
 
 
 def open_unit_interval(zeta: torch.Tensor) -> torch.Tensor:
-    r"""Clamp to :math:`[\text{tiny}, 1 - \epsilon/2]`, the representable numbers strictly inside :math:`(0, 1)`.
+    r"""Clamp to :math:`[\epsilon/2, 1 - \epsilon/2]` (:math:`\epsilon` the dtype's machine epsilon): symmetric, inside :math:`(0, 1)`.
 
     A draw :math:`\hat\zeta = \rho^{\beta}` of the power-function smoother lies closer to an end
     than the dtype resolves with probability :math:`\delta^{1/\beta}` (float32, :math:`\beta = 40`:
     :math:`1 - \zeta < 2^{-24}` for 66% of the :math:`z = 1` draws), and rounds to exactly 0 or 1,
-    where :math:`\log r(\zeta \mid z) = \pm\infty`. Moving it to the nearest interior number changes
-    :math:`\zeta` by less than one ulp of the end point (see ``docs/derivations/dvae_sharp.md`` for
-    the effect on importance weights).
+    where :math:`\log r(\zeta \mid z) = \pm\infty`. :math:`1 - \epsilon/2` is the largest number
+    below 1; the lower end is its mirror image :math:`\epsilon/2`, not the smallest normal number,
+    because :math:`\partial_\zeta \log r(\zeta \mid 0) \propto 1/\zeta` must stay far from overflow
+    (at :math:`\zeta = 10^{-38}` a few such terms overflow float32 in the backward pass). The
+    clamp changes an importance weight by at most Eq. (2) of ``docs/derivations/dvae_sharp.md``.
     """
-    finfo = torch.finfo(zeta.dtype)
-    below_one = torch.nextafter(torch.ones((), dtype=zeta.dtype, device=zeta.device), torch.zeros((), dtype=zeta.dtype, device=zeta.device))
-    return zeta.clamp(min=finfo.tiny).minimum(below_one)
+    half_eps = torch.finfo(zeta.dtype).eps / 2
+    return zeta.clamp(min=half_eps, max=1 - half_eps)
 
 
 def bisect_unit_interval(cdf: Callable[[torch.Tensor], torch.Tensor], rho: torch.Tensor, shape: torch.Size) -> torch.Tensor:

@@ -15,13 +15,13 @@ from pyro.poutine import Trace
 from pyro.poutine.util import prune_subsample_sites
 from pyro.util import check_if_enumerated, check_model_guide_match, check_site_shape, warn_if_nan
 
-from pyro_dgm.distributions.gibbs import PersistentChains
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.infer.rbm_log_partition_term import (
     DEFAULT_NUM_CHAINS,
     DEFAULT_NUM_SWEEPS,
     LogPartitionGradient,
     RBMLogPartitionTerm,
+    WithRBMLogPartitions,
 )
 from pyro_dgm.infer.smoothed_kl import expected_coupling, rbm_smoothed_kl, smoothed_bernoulli_kl
 from pyro_dgm.infer.smoothed_latents import (
@@ -84,7 +84,7 @@ def _shared_rbm(prior: SmoothedPrior) -> RBM:
     return RBM(*shared, log_partition=None if supplied is None else supplied[first])
 
 
-class DVAEPlusPlusELBO(Trace_ELBO):
+class DVAEPlusPlusELBO(WithRBMLogPartitions, Trace_ELBO):
     r"""ELBO of a model with smoothed binary latents, with the KL of DVAE++ in closed form.
 
     The model and guide are written as in :mod:`pyro_dgm.infer.smoothed_latents`: a
@@ -342,24 +342,6 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         otherwise the value alone is returned (differentiable when exact).
         """
         return self.log_partitions(name, rbm, sample_chains)
-
-    @property
-    def chains(self) -> dict[str, PersistentChains]:
-        """The persistent chains of each RBM prior site, created on first use."""
-        return self.log_partitions.chains
-
-    @property
-    def log_partition_source(self) -> dict[str, str]:
-        """Per RBM prior site, what the last reported value used: ``"exact"``, ``"supplied"`` or ``"omitted"``."""
-        return self.log_partitions.source
-
-    def state_dict(self) -> dict[str, dict]:
-        """The persistent chains of every RBM prior site (for checkpoints)."""
-        return self.log_partitions.state_dict()
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        """Restore chains saved by :meth:`state_dict` (they continue exactly where they were)."""
-        self.log_partitions.load_state_dict(state)
 
 
 def _check_reparameterised_before(guide_trace: Trace, priors, smoothed: set[str]) -> None:

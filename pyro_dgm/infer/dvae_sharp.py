@@ -50,6 +50,7 @@ from pyro_dgm.infer.rbm_log_partition_term import (
     DEFAULT_NUM_SWEEPS,
     LogPartitionGradient,
     RBMLogPartitionTerm,
+    WithRBMLogPartitions,
 )
 from pyro_dgm.infer.smoothed_latents import unwrap
 from pyro_dgm.infer.validation import check_guide_covers_model
@@ -96,7 +97,7 @@ def _data_scale(model_trace: Trace) -> float | torch.Tensor:
     return first
 
 
-class DVAESharpELBO(ImportanceWeightedObjective):
+class DVAESharpELBO(WithRBMLogPartitions, ImportanceWeightedObjective):
     r"""The K-sample importance-weighted bound (1) of a model with a relaxed Boltzmann prior (DVAE#).
 
     **Model**: a :class:`~pyro_dgm.distributions.relaxed_boltzmann.RelaxedBoltzmannPrior` site
@@ -145,18 +146,6 @@ class DVAESharpELBO(ImportanceWeightedObjective):
     ) -> None:
         super().__init__(num_particles, max_plate_nesting, data_plate, detach_samples=False)
         self.log_partitions = RBMLogPartitionTerm(num_chains, num_sweeps, log_partition_gradient)
-
-    @property
-    def log_partition_source(self) -> dict[str, str]:
-        """Per relaxed prior site, which :math:`\\log Z` the last value used: ``"exact"``, ``"supplied"``, ``"omitted"``."""
-        return self.log_partitions.source
-
-    def state_dict(self) -> dict[str, dict]:
-        """The persistent chains of every relaxed prior site's RBM (for checkpoints)."""
-        return self.log_partitions.state_dict()
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        self.log_partitions.load_state_dict(state)
 
     # ----- traces ---------------------------------------------------------------------
 

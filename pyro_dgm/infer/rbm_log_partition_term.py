@@ -23,7 +23,7 @@ import torch
 from pyro_dgm.distributions.gibbs import PersistentChains, log_partition_surrogate
 from pyro_dgm.distributions.rbm import RBM
 
-__all__ = ["DEFAULT_NUM_CHAINS", "DEFAULT_NUM_SWEEPS", "LogPartitionGradient", "RBMLogPartitionTerm"]
+__all__ = ["DEFAULT_NUM_CHAINS", "DEFAULT_NUM_SWEEPS", "LogPartitionGradient", "RBMLogPartitionTerm", "WithRBMLogPartitions"]
 
 DEFAULT_NUM_CHAINS = 100
 """Persistent chains per RBM: about one per data point of a typical minibatch of 100."""
@@ -121,3 +121,27 @@ class RBMLogPartitionTerm:
             "log Z (its gradient is still estimated from the persistent chains)",
             stacklevel=4,
         )
+
+
+class WithRBMLogPartitions:
+    """Mixin of an objective holding an :class:`RBMLogPartitionTerm` as ``self.log_partitions``: its public face."""
+
+    log_partitions: RBMLogPartitionTerm
+
+    @property
+    def chains(self) -> dict[str, PersistentChains]:
+        """The persistent chains of each RBM prior site, created on first use."""
+        return self.log_partitions.chains
+
+    @property
+    def log_partition_source(self) -> dict[str, str]:
+        """Per RBM prior site, what the last reported value used: ``"exact"``, ``"supplied"`` or ``"omitted"``."""
+        return self.log_partitions.source
+
+    def state_dict(self) -> dict[str, dict]:
+        """The persistent chains of every RBM prior site (for checkpoints)."""
+        return self.log_partitions.state_dict()
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        """Restore chains saved by :meth:`state_dict` (they continue exactly where they were)."""
+        self.log_partitions.load_state_dict(state)

@@ -26,6 +26,7 @@ tensor = shared.tensor
 PAPER_BETAS = [16.0, 20.0, 30.0, 40.0]
 """The betas of the DVAE# experiments for these smoothers (power 20-40, uniform + exponential 16-40)."""
 STRESS_BETAS = [0.5, 1.0, 10.0, 40.0, 100.0]
+FLOAT32_GRADIENT_HEADROOM = 1e-20  # room for summing many zeta-gradients in a backward pass
 # Substitution zeta = v^GAMMA near each end turns zeta^(1/beta - 1) into a polynomial in v once
 # GAMMA >= beta, so fixed Gauss-Legendre nodes integrate it (and its parameter derivatives) exactly.
 SUBSTITUTION_POWER = 160.0
@@ -208,8 +209,8 @@ def rounding_aware_probability_integral_transform(smoother, beta: float, logit: 
     """u ~ U[F(lo), F(hi)] with [lo, hi] the reals that ``zeta`` stands for; F in float64.
 
     A float draw stands for every real that rounds to it: the half-ulp interval around it, and for
-    the end points that ``open_unit_interval`` clamps to, everything beyond them ([0, tiny] and
-    (1 - eps/2, 1]). Near zeta = 1 those intervals carry visible mass (float32, beta = 16: 1.5% per
+    the end points that ``open_unit_interval`` clamps to, everything beyond them ([0, eps/2] and
+    [1 - eps/2, 1]). Near zeta = 1 those intervals carry visible mass (float32, beta = 16: 1.5% per
     float), so a plain PIT would reject a correct sampler. The randomised PIT over them is
     uniform exactly when the draws are the exact distribution rounded to the dtype.
     """
@@ -352,3 +353,16 @@ def test_posterior_is_bayes_rule_on_the_interior(smoother):
     joint_one = q.probs * q.conditional(1.0).log_prob(zeta).exp()
     joint_zero = (1 - q.probs) * q.conditional(0.0).log_prob(zeta).exp()
     assert torch.allclose(q.posterior_probs(zeta), joint_one / (joint_one + joint_zero), rtol=1e-11, atol=1e-15)
+
+
+def test_zeta_gradients_at_the_clamped_ends_are_far_from_overflow():
+    """d log r(zeta | z) / d zeta ~ 1/distance-to-the-end at the clamped draws stays summable in float32.
+
+    With the lower clamp at the smallest normal number (1e-38) it was 8e37, and the backward pass of
+    DVAE#'s weights, which adds several such terms, overflowed to NaN after 7 training steps.
+    """
+    q = PowerFunctionSmoothing(torch.tensor(40.0), logits=torch.zeros(2))
+    zeta = open_unit_interval(torch.tensor([0.0, 1.0])).requires_grad_()
+    for z, end in ((0.0, 0), (1.0, 1)):  # each conditional is singular at its own end
+        (gradient,) = torch.autograd.grad(q.conditional(z).log_prob(zeta)[end], [zeta])
+        assert float(gradient.abs().max()) < torch.finfo(torch.float32).max * FLOAT32_GRADIENT_HEADROOM
