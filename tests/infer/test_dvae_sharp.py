@@ -12,7 +12,6 @@ M independent estimates; R such sums give the mean and its standard error.
 
 import itertools
 import math
-import warnings
 
 import numpy as np
 import pyro
