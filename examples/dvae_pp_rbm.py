@@ -17,12 +17,11 @@ import pyro
 from pyro.infer import SVI
 from pyro.optim import Adam
 
-from example_utils import load_data, parser, report_log_likelihood, train
+from example_utils import load_data, parser, report_binary_limit, train
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae import build_dvae_pp
-from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.dvae_smoothing import SMOOTHERS, is_spike, is_tempered
 
 NUM_UNITS = 16
@@ -54,11 +53,7 @@ def main() -> None:
     print(f"{type(objective).__name__}, {args.smoother} smoothing, RBM {NUM_UNITS} + {NUM_UNITS} units")
     train(svi, batches, args.epochs, step_kwargs=schedule)
 
-    model_fn, guide_fn = binary_limit_pair(model, guide)
-    print(f"exact log Z of the RBM: {model.prior().log_partition.item():.3f}")
-    report_log_likelihood(model_fn, guide_fn, test, args.num_samples, label=" in the binary limit")
-    images = sample_images(model, 16)
-    print(f"16 samples from the model: mean pixel intensity {images.mean():.3f} (data: {test.mean():.3f})")
+    report_binary_limit(model, guide, test, args.num_samples)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pyro.infer import SVI
 
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
 from pyro_dgm.infer.log_likelihood import log_likelihood
+from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 
 TEST_SEED = 1234
 """Seed of the static binarisation of the test images (the same for every example)."""
@@ -84,4 +85,14 @@ def report_log_likelihood(model: Callable, guide: Callable, test: torch.Tensor, 
         f"{values.mean():.2f} +- {values.std() / values.numel() ** 0.5:.2f} nats ({time.time() - start:.1f} s)",
         flush=True,
     )
+    return values
+
+
+def report_binary_limit(model, guide, test: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """For an RBM-prior model: its exact log Z, the IW test log p(x) in the binary limit, the mean of 16 samples."""
+    model_fn, guide_fn = binary_limit_pair(model, guide)
+    print(f"exact log Z of the RBM: {model.prior().log_partition.item():.3f}")
+    values = report_log_likelihood(model_fn, guide_fn, test, num_samples, label=" in the binary limit")
+    images = sample_images(model, 16)
+    print(f"16 samples from the model: mean pixel intensity {images.mean():.3f} (data: {test.mean():.3f})")
     return values

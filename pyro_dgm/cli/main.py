@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", required=True, type=Path)
     train.add_argument("--model", default="sbn", help=f"one of: {', '.join(MODELS)}")
     train.add_argument("--guide", default=None, help="guide of the model (default: the model's first)")
-    train.add_argument("--objective", default="bihm", help=f"one of: {', '.join(OBJECTIVES)}")
+    train.add_argument("--objective", default=None, help=f"one of: {', '.join(OBJECTIVES)} (default: the model's first)")
     train.add_argument("--dataset", default="embedded_mnist", help=f"one of: {', '.join(available_datasets())}")
     train.add_argument("--data-root", default=None, help="a folder that already holds the dataset's files")
     train.add_argument("--layers", type=_positive_int_list, default=[200, 200],
@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--groups", type=_positive_int, default=2, help="groups of the hierarchical posterior over the RBM units")
     train.add_argument("--smoother", default=None,
                        help="smoothing transformation (default: the model's): overlapping_exponential, "
-                            "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps")
+                            "overlapping_logistic, spike_and_exponential, spike_and_slab, mixture_of_ramps, "
+                            "power, uniform_exponential")
     train.add_argument("--beta", type=_positive_float, default=None,
                        help="inverse temperature of the smoother (dvae models); the KL weight of the beta-VAE "
                             "(bvae/vae with elbo) or the total-correlation weight (tcvae)")

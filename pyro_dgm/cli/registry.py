@@ -23,6 +23,7 @@ from pyro_dgm.distributions import RBM
 from pyro_dgm.infer.bihm import BiHMELBO
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
 from pyro_dgm.infer.rbm_partition import estimate_log_partition
 from pyro_dgm.infer.rws import ReweightedWakeSleep
 from pyro_dgm.infer.tcvae import TCVAE_ELBO
@@ -32,6 +33,7 @@ from pyro_dgm.models.conv_dvae_pp import GLOBAL_SITE, TABLE3_BASELINES, ConvDVAE
 from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.models.dvae import PRIOR_SITE, DiscreteVAE, build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
+from pyro_dgm.models.dvae_sharp import build_dvae_sharp
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.bvae import BidirectionalVAE, GaussianLatentVAE, UnidirectionalVAE
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
@@ -159,6 +161,15 @@ def _build_dvae_pp(config: dict[str, Any], data_dim: int, smoother: str) -> Buil
     return _smoothed_model(model, guide, config)
 
 
+def _build_dvae_sharp(config: dict[str, Any], data_dim: int, relaxation: str) -> BuiltModel:
+    num_units1, num_units2 = config["rbm_units"]
+    model, guide = build_dvae_sharp(
+        data_dim, num_units1, num_units2, relaxation=relaxation, smoother=config["smoother"] or "power",
+        num_groups=config["groups"], **_smoother_options(config),
+    )
+    return _smoothed_model(model, guide, config)
+
+
 def _build_directed(config: dict[str, Any], data_dim: int) -> BuiltModel:
     model, guide = build_directed_dvae(
         data_dim, config["layers"], elbo="marginal" if config["objective"] == "elbo" else "joint",
@@ -271,6 +282,16 @@ def _iwae(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
     return pyro.infer.RenyiELBO(alpha=0, num_particles=num_particles, vectorize_particles=True, max_plate_nesting=1)
 
 
+def _relaxed_objective(cls: type) -> Callable[[dict[str, Any], BuiltModel], pyro.infer.ELBO]:
+    def build(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
+        return cls(
+            num_particles=config["num_particles"] or 1,
+            num_chains=config["pcd_chains"], num_sweeps=config["pcd_sweeps"],
+        )
+
+    return build
+
+
 def _trace_elbo(config: dict[str, Any], built: BuiltModel) -> pyro.infer.ELBO:
     num_particles = config["num_particles"] or 1
     return pyro.infer.TraceGraph_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
@@ -285,6 +306,8 @@ OBJECTIVES: dict[str, ObjectiveEntry] = {
     "vimco": ObjectiveEntry("K-sample IWAE bound with leave-one-out baselines", _importance_objective(VIMCO)),
     "dvae_pp": ObjectiveEntry("DVAE++ ELBO with the analytic KL (Eq. 4 / Eq. 6-7), PCD for log Z", _smoothed_objective(DVAEPlusPlusELBO)),
     "dvae": ObjectiveEntry("Rolfe's DVAE objective and gradient (spike smoothers)", _smoothed_objective(DVAEELBO)),
+    "dvae_sharp": ObjectiveEntry("DVAE#: K-sample importance-weighted bound, relaxed RBM prior, PCD for log Z", _relaxed_objective(DVAESharpELBO)),
+    "gumbolt": ObjectiveEntry("GumBolt: K-sample importance-weighted bound with GumBolt's proxy densities", _relaxed_objective(GumBoltELBO)),
     "elbo": ObjectiveEntry(
         "Pyro's TraceGraph_ELBO (score function with baselines where needed); bvae/vae: --beta gives the beta-VAE",
         _trace_elbo,
@@ -310,6 +333,24 @@ MODELS: dict[str, ModelEntry] = {
         "Rolfe's DVAE: RBM prior with spike-and-exponential smoothing",
         lambda config, data_dim: _build_dvae_pp(config, data_dim, "spike_and_exponential"),
         objectives=("dvae", "elbo"),
+        guides=("hierarchical", "factorial"),
+    ),
+    "dvae_sharp": ModelEntry(
+        "DVAE#: RBM prior relaxed by a smoother (--smoother, default power), mean-field log density, IW bound",
+        lambda config, data_dim: _build_dvae_sharp(config, data_dim, "overlapping"),
+        objectives=("dvae_sharp",),
+        guides=("hierarchical", "factorial"),
+    ),
+    "dvae_sharp_gi": ModelEntry(
+        "DVAE# with the Gaussian-integral relaxation of the RBM prior (logistic guide, --beta its inverse scale)",
+        lambda config, data_dim: _build_dvae_sharp(config, data_dim, "gaussian_integral"),
+        objectives=("dvae_sharp",),
+        guides=("hierarchical", "factorial"),
+    ),
+    "gumbolt": ModelEntry(
+        "GumBolt: RBM prior, Gumbel-sigmoid relaxation (--beta = 1/temperature), IW bound",
+        lambda config, data_dim: _build_dvae_sharp(config, data_dim, "gumbolt"),
+        objectives=("gumbolt",),
         guides=("hierarchical", "factorial"),
     ),
     "conv_dvae_pp": ModelEntry(
@@ -351,6 +392,8 @@ def build_model(config: dict[str, Any], data_dim: int) -> BuiltModel:
     """Validate the model/guide/objective names of ``config`` and build the model."""
     choose("model", config["model"], MODELS)
     entry = MODELS[config["model"]]
+    if config.get("objective") is None:  # the model's own objective
+        config["objective"] = entry.objectives[0]
     choose("objective", config["objective"], OBJECTIVES)
     if config["objective"] not in entry.objectives:
         raise ConfigurationError(

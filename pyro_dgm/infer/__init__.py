@@ -8,7 +8,9 @@ Objectives, one per module, all usable as ``SVI(model, guide, optim, loss=...)``
   (minibatch-correct, unlike Pyro's own, issue #2220);
 - :class:`VIMCO` — the K-sample IWAE bound with leave-one-out baselines, so discrete
   guides get gradients (unlike ``RenyiELBO(alpha=0)``, issue #3289);
-- the DVAE/DVAE++ objectives for smoothed discrete latents (:mod:`.dvae_pp`, :mod:`.dvae`).
+- the DVAE/DVAE++ objectives for smoothed discrete latents (:mod:`.dvae_pp`, :mod:`.dvae`);
+- :class:`DVAESharpELBO` / :class:`GumBoltELBO` — the K-sample importance-weighted bound
+  with relaxed Boltzmann priors (DVAE#, GumBolt; :mod:`.dvae_sharp`).
 
 Estimators: :func:`log_likelihood` (importance-weighted log p(x), chunked), BiHM's
 :func:`estimate_log_partition_squared` (Eq. 7) and :func:`bihm_log_likelihood`
@@ -21,6 +23,7 @@ from pyro_dgm.infer.ais import AISEstimate, annealed_importance_sampling
 from pyro_dgm.infer.bihm import BiHMELBO
 from pyro_dgm.infer.dvae import DVAEELBO
 from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
 from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
 from pyro_dgm.infer.importance import (
     ImportanceWeightedObjective,
@@ -48,6 +51,8 @@ __all__ = [
     "BiHMLogLikelihoodEstimate",
     "DVAEELBO",
     "DVAEPlusPlusELBO",
+    "DVAESharpELBO",
+    "GumBoltELBO",
     "ImportanceWeightedObjective",
     "LogLikelihoodEstimate",
     "LogPartitionEstimate",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from pyro import poutine
@@ -16,8 +15,14 @@ from pyro.poutine import Trace
 from pyro.poutine.util import prune_subsample_sites
 from pyro.util import check_if_enumerated, check_model_guide_match, check_site_shape, warn_if_nan
 
-from pyro_dgm.distributions.gibbs import PersistentChains, log_partition_surrogate
 from pyro_dgm.distributions.rbm import RBM
+from pyro_dgm.infer.rbm_log_partition_term import (
+    DEFAULT_NUM_CHAINS,
+    DEFAULT_NUM_SWEEPS,
+    LogPartitionGradient,
+    RBMLogPartitionTerm,
+    WithRBMLogPartitions,
+)
 from pyro_dgm.infer.smoothed_kl import expected_coupling, rbm_smoothed_kl, smoothed_bernoulli_kl
 from pyro_dgm.infer.smoothed_latents import (
     SmoothedPrior,
@@ -27,21 +32,32 @@ from pyro_dgm.infer.smoothed_latents import (
 )
 from pyro_dgm.infer.validation import check_guide_covers_model
 
-DEFAULT_NUM_CHAINS = 100
-"""Persistent chains per RBM: about one per data point of a typical minibatch of 100."""
-
-DEFAULT_NUM_SWEEPS = 100
-"""Block-Gibbs sweeps per step on the persistent chains, as in DVAE (Rolfe 2017, App. H)."""
-
-LogPartitionGradient = Literal["auto", "persistent", "exact"]
-LOG_PARTITION_GRADIENTS = ("auto", "persistent", "exact")
-
 
 def _without(trace: Trace, names: set[str]) -> Trace:
     pruned = trace.copy()
     for name in names & set(pruned.nodes):
         pruned.remove_node(name)
     return pruned
+
+
+def plate_nesting_without_log_prob(model: Callable, guide: Callable, args, kwargs) -> int:
+    """The deepest vectorised plate of a guide trace and its replayed model trace (no particle plate).
+
+    Unlike :meth:`pyro.infer.ELBO._guess_max_plate_nesting`, computes no ``log_prob``: for an RBM
+    prior that would need its :math:`\\log Z`, intractable for large RBMs.
+    """
+    with poutine.block():
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+    dims = [
+        frame.dim
+        for trace in (prune_subsample_sites(model_trace), prune_subsample_sites(guide_trace))
+        for site in trace.nodes.values()
+        if site["type"] == "sample"
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized
+    ]
+    return -min(dims) if dims else 0
 
 
 def _shared_rbm(prior: SmoothedPrior) -> RBM:
@@ -68,7 +84,7 @@ def _shared_rbm(prior: SmoothedPrior) -> RBM:
     return RBM(*shared, log_partition=None if supplied is None else supplied[first])
 
 
-class DVAEPlusPlusELBO(Trace_ELBO):
+class DVAEPlusPlusELBO(WithRBMLogPartitions, Trace_ELBO):
     r"""ELBO of a model with smoothed binary latents, with the KL of DVAE++ in closed form.
 
     The model and guide are written as in :mod:`pyro_dgm.infer.smoothed_latents`: a
@@ -177,16 +193,10 @@ class DVAEPlusPlusELBO(Trace_ELBO):
             max_plate_nesting=max_plate_nesting,
             vectorize_particles=vectorize_particles,
         )
-        if log_partition_gradient not in LOG_PARTITION_GRADIENTS:
-            raise ValueError(
-                f"log_partition_gradient must be one of {LOG_PARTITION_GRADIENTS}, got "
-                f"{log_partition_gradient!r}"
-            )
+        self.log_partitions = RBMLogPartitionTerm(num_chains, num_sweeps, log_partition_gradient)
         self.num_chains = num_chains
         self.num_sweeps = num_sweeps
         self.log_partition_gradient = log_partition_gradient
-        self.chains: dict[str, PersistentChains] = {}
-        self.log_partition_source: dict[str, str] = {}
         self._warned: set = set()
         self._checked: set = set()  # checks run once per site and smoother family (the spike scan)
 
@@ -198,20 +208,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         Pyro's version validates site shapes through ``log_prob``, which for an RBM
         prior means its :math:`\log Z` (intractable for large RBMs).
         """
-        with poutine.block():
-            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
-                *args, **kwargs
-            )
-        dims = [
-            frame.dim
-            for trace in (prune_subsample_sites(model_trace), prune_subsample_sites(guide_trace))
-            for site in trace.nodes.values()
-            if site["type"] == "sample"
-            for frame in site["cond_indep_stack"]
-            if frame.vectorized
-        ]
-        self.max_plate_nesting = -min(dims) if dims else 0
+        self.max_plate_nesting = plate_nesting_without_log_prob(model, guide, args, kwargs)
         if self.vectorize_particles and self.num_particles > 1:
             self.max_plate_nesting += 1
 
@@ -359,72 +356,7 @@ class DVAEPlusPlusELBO(Trace_ELBO):
         chains take :attr:`num_sweeps` sweeps and the gradient is their Monte Carlo
         estimate; without, the value alone is returned (differentiable when exact).
         """
-        supplied = rbm.log_partition_supplied
-        source = "supplied" if supplied else "exact" if rbm.is_enumerable else "omitted"
-        self.log_partition_source[name] = source
-        if self.log_partition_gradient == "auto" and source == "exact":
-            return rbm.log_partition
-        if self.log_partition_gradient == "exact":
-            if source != "exact":
-                raise ValueError(
-                    f"log_partition_gradient='exact' needs the exact log Z of the RBM at site "
-                    f"'{name}', which has {rbm.num_units1} + {rbm.num_units2} units "
-                    f"{'and a supplied estimate' if supplied else '(too many to enumerate)'}"
-                )
-            return rbm.log_partition
-        if source == "omitted":
-            self._warn_omitted(name, rbm)
-            rbm = RBM(rbm.bias1, rbm.bias2, rbm.weight, log_partition=0.0)  # value 0: omitted
-        if not sample_chains:
-            return rbm.log_partition
-        chains = self._chains(name, rbm)
-        return log_partition_surrogate(rbm, chains.step(rbm, self.num_sweeps))
-
-    def _chains(self, name: str, rbm: RBM) -> PersistentChains:
-        chains = self.chains.get(name)
-        if chains is None or (chains.num_units1, chains.num_units2) != (
-            rbm.num_units1,
-            rbm.num_units2,
-        ):
-            chains = PersistentChains(
-                self.num_chains,
-                rbm.num_units1,
-                rbm.num_units2,
-                dtype=rbm.bias1.dtype,
-                device=rbm.bias1.device,
-            )
-            self.chains[name] = chains
-        return chains.to(device=rbm.bias1.device, dtype=rbm.bias1.dtype)
-
-    def state_dict(self) -> dict[str, dict]:
-        """The persistent chains of every RBM prior site (for checkpoints)."""
-        return {
-            name: {"num_units1": chains.num_units1, "num_units2": chains.num_units2, "chains": chains.chains.clone()}
-            for name, chains in self.chains.items()
-        }
-
-    def load_state_dict(self, state: dict[str, dict]) -> None:
-        """Restore chains saved by :meth:`state_dict` (they continue exactly where they were)."""
-        self.chains = {}
-        for name, saved in state.items():
-            states = saved["chains"]
-            chains = PersistentChains(
-                states.size(0), saved["num_units1"], saved["num_units2"], states.shape[1:-1],
-                dtype=states.dtype, device=states.device,
-            )
-            chains.chains.copy_(states)
-            self.chains[name] = chains
-
-    def _warn_omitted(self, name: str, rbm: RBM) -> None:
-        if (name, "omitted") in self._warned:
-            return
-        self._warned.add((name, "omitted"))
-        warnings.warn(
-            f"the RBM at site '{name}' has {rbm.num_units1} + {rbm.num_units2} units, too "
-            "many to enumerate, and no log_partition estimate: the reported loss omits "
-            "log Z (its gradient is still estimated from the persistent chains)",
-            stacklevel=3,
-        )
+        return self.log_partitions(name, rbm, sample_chains)
 
 
 def _check_binary_sites_follow_their_groups(guide_trace: Trace, priors) -> None:

@@ -5,9 +5,11 @@
 - :class:`BidirectionalVAE` and its :class:`UnidirectionalVAE` twin (Kosko & Adigun);
 - :class:`TinySBN` (with :func:`distinct_binary_data`): a Helmholtz machine small enough
   to enumerate, for examples and exact checks.
+- :class:`RelaxedBoltzmannVAE` (DVAE#, GumBolt) via :func:`build_dvae_sharp` / :func:`build_gumbolt`.
 """
 
 from pyro_dgm.models.bvae import BidirectionalVAE, UnidirectionalVAE
+from pyro_dgm.models.dvae_sharp import RelaxedBoltzmannVAE, build_dvae_sharp, build_gumbolt
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
 from pyro_dgm.models.tiny_sbn import TinySBN, distinct_binary_data
@@ -16,8 +18,11 @@ __all__ = [
     "BidirectionalVAE",
     "BottomUpGuide",
     "FactorialGuide",
+    "RelaxedBoltzmannVAE",
     "SigmoidBeliefNet",
     "TinySBN",
     "UnidirectionalVAE",
     "distinct_binary_data",
+    "build_dvae_sharp",
+    "build_gumbolt",
 ]

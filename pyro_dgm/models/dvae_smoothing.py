@@ -18,6 +18,8 @@ name                       distribution                               β
 ``spike_and_exponential``    DVAE Sec. 2.1, Eq. (9)                    yes
 ``spike_and_slab``           DVAE App. D.2                             no
 ``binary_limit``             :math:`\beta \to \infty`: :math:`\zeta = z` no
+``power``                    DVAE#, power-function conditionals       yes
+``uniform_exponential``      DVAE#, uniform + exponential mixture      yes
 =========================  =========================================  ========
 """
 
@@ -33,11 +35,13 @@ from pyro_dgm.distributions import (
     MixtureOfRamps,
     OverlappingExponential,
     OverlappingLogistic,
+    PowerFunctionSmoothing,
     SmoothingTransformation,
     SpikeAndExponential,
     SpikeAndSlab,
     SpikeSmoothingTransformation,
     TemperedSmoothingTransformation,
+    UniformExponentialMixture,
 )
 
 SMOOTHERS: dict[str, type[SmoothingTransformation]] = {
@@ -47,6 +51,8 @@ SMOOTHERS: dict[str, type[SmoothingTransformation]] = {
     "spike_and_exponential": SpikeAndExponential,
     "spike_and_slab": SpikeAndSlab,
     "binary_limit": BinaryLimit,
+    "power": PowerFunctionSmoothing,
+    "uniform_exponential": UniformExponentialMixture,
 }
 """The smoothing families by name."""
 
