@@ -306,6 +306,10 @@ def probe_library_files(job: Job, budget: UCIBudget, root: Path) -> dict[str, st
         restore_rng_state(state)
 
 
+ABSENT_FILE = "absent"
+"""The recorded hash of a library file the probe runs today that did not exist at the result's commit."""
+
+
 def backfill_library_files(result: Path, root: Path) -> None:
     """Give a result written before results recorded their library files (commit 7a67c27) the files
     its job's probe runs today, with their blob hashes *at the result's own commit* (``git rev-parse
@@ -317,7 +321,9 @@ def backfill_library_files(result: Path, root: Path) -> None:
     job = Job(**record["job"])
     probed = probe_library_files(job, BUDGETS["tiny"], root)
     commit = provenance_record["commit"]
-    provenance_record["library_files"] = {path: git("rev-parse", f"{commit}:{path}") for path in probed}
+    provenance_record["library_files"] = {
+        path: git("rev-parse", f"{commit}:{path}") or ABSENT_FILE for path in probed  # a file added since
+    }
     provenance_record["library_files_note"] = (
         "recorded after the run: the files the job's one-step probe runs, hashed as at the run's commit"
     )

@@ -122,9 +122,9 @@ def train_dvae_pp(num_epochs: int = DVAE_PP_EPOCHS) -> TrainedDVAEPlusPlus:
     model, guide = build_dvae_pp(
         784, DVAE_PP_RBM_UNITS, DVAE_PP_RBM_UNITS, beta=DVAE_PP_BETA_START, hidden_sizes=DVAE_PP_HIDDEN_SIZES
     )
-    objective = DVAEPlusPlusELBO(  # persistent chains although log Z is enumerable: the plots show them
+    objective = DVAEPlusPlusELBO(
         num_chains=DVAE_PP_NUM_CHAINS, num_sweeps=DVAE_PP_NUM_SWEEPS, log_partition_gradient="persistent"
-    )
+    )  # the diagnostics read the trained chains
     svi = SVI(model, guide, Adam({"lr": DVAE_PP_LEARNING_RATE}), objective)
     schedule = DVAESchedule(DVAE_PP_BETA_START, DVAE_PP_BETA_END, warmup_fraction=0.0)
     batches = _training_batches()
