@@ -60,7 +60,7 @@ from torch import nn
 
 from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
-from benchmarks.provenance import provenance
+from benchmarks.provenance import cpu_model, load_average, provenance
 from benchmarks.reproduce_configs import (
     BUDGETS,
     NETWORKS,
@@ -204,24 +204,6 @@ class TableResult:
 
 
 # --- machine and data ------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else ``platform.processor()``."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def load_average() -> float | None:
-    """The 1-minute load average (``None`` where the OS has none)."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
