@@ -28,7 +28,7 @@ n_{out})}` (Glorot & Bengio, 2010) and biases :math:`-1` on the *stochastic* uni
 which starts every unit mostly off, as binarised images and sparse codes are. The
 deterministic hidden layers of a nonlinear conditional start with zero biases
 (:data:`HIDDEN_BIAS_INIT`): Glorot's scaling assumes units in the linear regime of
-tanh, and a bias of :math:`-1` halves the signal at every layer
+tanh, and a bias of :math:`-1` scales the data signal by about 0.42 at every layer
 (:math:`\tanh'(-1) = 0.42`) and leaves the units close to saturation, where the first
 few hundred Adam steps drive them (docs/plateau.md). For a decoder,
 :meth:`BernoulliLayer.init_marginals_` sets the output biases to the data's pixel
