@@ -43,8 +43,6 @@ import contextlib
 import functools
 import json
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -60,7 +58,7 @@ from torch import nn
 
 from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
-from benchmarks.provenance import cpu_model, load_average, provenance
+from benchmarks.provenance import load_average, machine, provenance
 from benchmarks.reproduce_configs import (
     BUDGETS,
     NETWORKS,
@@ -207,17 +205,9 @@ class TableResult:
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
-    """What the timings depend on: CPU, threads, library versions, device."""
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "pyro": pyro.__version__,
-        "python": platform.python_version(),
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-    }
+    """What the timings depend on: CPU, threads, library versions (:func:`benchmarks.provenance.machine`), device."""
+    described = {key: value for key, value in machine().items() if key != "load_average"}
+    return {**described, "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
 def load_images(
