@@ -112,11 +112,21 @@ class RunContext:
 
     seed: int = SEED
     folder: Path | None = None
+    rows: frozenset[str] | None = None
+
+    def selects(self, group: str, method: str) -> bool:
+        """Whether ``--rows`` asks for this configuration (``"group/method"``, or ``method`` in an ungrouped table)."""
+        return self.rows is None or row_label(group, method) in self.rows
 
     def configuration(self, *names: str) -> Path | None:
         if self.folder is None:
             return None
         return self.folder.joinpath(*(name.replace(" ", "_").replace(",", "").replace("/", "-") for name in names))
+
+def row_label(group: str, method: str) -> str:
+    """How ``--rows`` names a configuration: ``"linear/joint"``, or ``"BiHM"`` where the table has no groups."""
+    return f"{group}/{method}" if group else method
+
 
 TEST_BINARIZATION_SEED = 12345
 """The fixed-seed Bernoulli draw of the test images (distinct from the training draw)."""
@@ -160,6 +170,7 @@ class ResultRow:
     :ivar parameters: trainable parameters (shared tensors counted once).
     :ivar steps: optimiser steps; ``train_seconds``/``eval_seconds``: wall time.
     :ivar train_losses: the objective per data point at the end of every epoch.
+    :ivar curve: the learning curve, validation log p(x) against steps (:class:`Training`).
     :ivar per_image_log_p: the per-test-image estimates (not written to JSON), for paired
         differences between methods evaluated on the same images.
     """
@@ -173,6 +184,7 @@ class ResultRow:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     train_losses: list[float] = field(default_factory=list)
+    curve: list[dict[str, float]] = field(default_factory=list)
     per_image_log_p: torch.Tensor | None = field(default=None, repr=False)
 
     def gap(self, key: str = "log_p") -> float | None:
@@ -210,15 +222,48 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return {**described, "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
-def load_images(
-    data: DataBudget, data_root: str | None, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training pixels (grey, binarised per batch later) and binary test images, on ``device``."""
+CURVE_IMAGES = 1000
+"""Validation images of the learning curve: a fixed random subset (not a prefix: the first MNIST
+digits are easier ones), small enough that a curve point costs a few seconds."""
+
+CURVE_PARTICLES = 50
+"""Importance samples per validation image at a curve point (the curve shows the trend; the test
+evaluation uses the budget's K)."""
+
+CURVE_POINTS = 50
+"""About this many curve points per training run (every ``ceil(epochs / CURVE_POINTS)`` epochs)."""
+
+CURVE_SUBSET_SEED = 2024
+"""Seed of the validation subset and of its binarisation (when the data are grey)."""
+
+
+@dataclass(frozen=True)
+class Images:
+    """The data of one table run, on its device.
+
+    :ivar train: training pixels (grey or binary; binarised per batch later).
+    :ivar test: binary test images (the whole test set on the papers' protocol).
+    :ivar curve: :data:`CURVE_IMAGES` binary validation images for the learning curve, or
+        ``None`` when the dataset has no validation split (the embedded subset).
+    """
+
+    train: torch.Tensor
+    test: torch.Tensor
+    curve: torch.Tensor | None = None
+
+
+def load_images(data: DataBudget, data_root: str | None, device: torch.device) -> Images:
+    """Training pixels, binary test images and the learning curve's validation subset, on ``device``."""
     train = load_dataset(data.dataset, "train", root=data_root)
     test = load_dataset(data.dataset, "test", root=data_root)
     train = train if data.train_size is None else train[: data.train_size]
     test = test if data.test_size is None else test[: data.test_size]
-    return train.to(device), static_binarize(test.to(device), TEST_BINARIZATION_SEED)
+    curve = None
+    if "valid" in get_dataset_spec(data.dataset).splits:
+        valid = load_dataset(data.dataset, "valid", root=data_root)
+        chosen = torch.randperm(valid.size(0), generator=torch.Generator().manual_seed(CURVE_SUBSET_SEED))
+        curve = static_binarize(valid[chosen[:CURVE_IMAGES]].to(device), CURVE_SUBSET_SEED)
+    return Images(train.to(device), static_binarize(test.to(device), TEST_BINARIZATION_SEED), curve)
 
 
 def count_parameters(*modules: nn.Module) -> int:
@@ -232,11 +277,26 @@ def count_parameters(*modules: nn.Module) -> int:
 
 @dataclass
 class Training:
-    """What :func:`train` reports: steps, wall time and the per-epoch objective."""
+    """What :func:`train` reports: steps, training time, the per-epoch objective and the learning curve.
+
+    :ivar seconds: time spent in optimiser steps, summed over epochs (from the run's metrics, so a
+        resumed run counts its earlier sessions too; curve evaluations are not included).
+    :ivar curve: ``{"epoch", "step", "valid_log_p"}`` at the epochs where the curve was measured.
+    """
 
     steps: int = 0
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+
+CurvePoint = Callable[[], dict[str, float]]
+"""Measures the learning curve once (e.g. ``{"valid_log_p": ...}``) on the current parameters."""
+
+
+def curve_interval(epochs: int) -> int:
+    """Epochs between curve points: about :data:`CURVE_POINTS` per run."""
+    return max(1, math.ceil(epochs / CURVE_POINTS))
 
 
 def train(
@@ -247,26 +307,54 @@ def train(
     seed: int,
     record: Training | None = None,
     folder: Path | None = None,
+    curve_point: CurvePoint | None = None,
 ) -> Training:
     """Run one stage with :class:`~pyro_dgm.cli.trainer.Trainer`.
 
     ``folder``: the stage's persistent run folder; a checkpoint found there is resumed
     (exactly: the trainer restores every random state), so an interrupted table run
-    continues where it stopped. ``None``: a temporary folder.
+    continues where it stopped. ``None``: a temporary folder. ``curve_point``: measured after
+    the first and last epoch and every :func:`curve_interval` epochs; one line per epoch goes
+    to stderr (a long run's log).
     """
     record = record or Training()
     batches = BinarizedBatches(pixels, stage.batch_size, binarization=binarization, seed=seed)
     schedule = Schedule(num_epochs=stage.epochs, learning_rate=stage.learning_rate, adam_eps=stage.adam_eps)
+    every = curve_interval(stage.epochs)
+    trainer: Trainer | None = None
+
+    def evaluate() -> dict[str, float]:
+        finished = trainer.step // len(batches)
+        if curve_point is None or not (finished == 1 or finished % every == 0 or finished == stage.epochs):
+            return {}
+        modules = list(experiment.modules.values())
+        for module in modules:
+            module.eval()
+        with torch.no_grad():
+            point = curve_point()
+        for module in modules:
+            module.train()
+        return point
+
+    def report(epoch: dict[str, Any]) -> None:
+        valid = f", valid log p {epoch['valid_log_p']:.2f}" if "valid_log_p" in epoch else ""
+        print(f"  epoch {epoch['epoch']}/{stage.epochs} step {epoch['step']}: loss {epoch['train_loss']:.2f}"
+              f"{valid}, {epoch['seconds']:.1f} s", file=sys.stderr, flush=True)
+
     with contextlib.ExitStack() as stack:
         if folder is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reproduce_")))
         run = RunDirectory(folder)
-        trainer = Trainer(experiment, batches, schedule, run, progress=False)
-        started = time.perf_counter()
+        trainer = Trainer(experiment, batches, schedule, run, evaluate=evaluate, progress=False, report_epoch=report)
         metrics = trainer.fit(resume=run.has_checkpoint())
-        record.seconds += time.perf_counter() - started
     record.steps += trainer.step
+    record.seconds += sum(epoch["seconds"] for epoch in metrics)
     record.losses += [epoch["train_loss"] for epoch in metrics]
+    offset = record.steps - trainer.step  # earlier stages' steps
+    record.curve += [
+        {"epoch": epoch["epoch"], "step": epoch["step"] + offset, "valid_log_p": epoch["valid_log_p"]}
+        for epoch in metrics if "valid_log_p" in epoch
+    ]
     return record
 
 
@@ -303,6 +391,14 @@ def importance_estimates(
         "ess": torch.cat(ess).mean().item(),
     }
     return summary, per_image.cpu()
+
+
+def curve_log_likelihood(
+    model: Callable[..., Any], guide: Callable[..., Any], images: torch.Tensor
+) -> dict[str, float]:
+    """One learning-curve point: IW :math:`\log p(x)` with K = :data:`CURVE_PARTICLES` on ``images``."""
+    summary, _ = importance_estimates(model, guide, images, CURVE_PARTICLES)
+    return {"valid_log_p": summary["log_p"]}
 
 
 def standard_error(values: torch.Tensor) -> float:
@@ -360,6 +456,7 @@ def result_row(
         train_seconds=record.seconds,
         eval_seconds=eval_seconds,
         train_losses=record.losses,
+        curve=record.curve,
         per_image_log_p=per_image,
     )
 
@@ -384,11 +481,14 @@ def evaluate_sbn(
 
 
 def run_bihm3(
-    budget: BiHMBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+    budget: BiHMBudget, images: Images, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Train the SBN by each objective (same seed, same stages); evaluate on the test images."""
     rows = []
+    train_pixels, test = images.train, images.test
     for method in budget.methods:
+        if not context.selects("", method):
+            continue
         pyro.set_rng_seed(context.seed)
         folder = context.configuration(method)
         model = SigmoidBeliefNet(budget.layer_sizes).to(test)
@@ -398,7 +498,9 @@ def run_bihm3(
             objective = SBN_OBJECTIVES[method](num_particles=stage.num_particles)
             experiment = Experiment(model, guide, objective, {"model": model, "guide": guide})
             stage_folder = None if folder is None else folder / f"stage{index + 1}"
-            train(experiment, train_pixels, stage, binarization, context.seed, record, stage_folder)
+            curve_point = None if images.curve is None else functools.partial(
+                curve_log_likelihood, model, guide, images.curve)
+            train(experiment, train_pixels, stage, binarization, context.seed, record, stage_folder, curve_point)
         with_partition = method == "BiHM" and budget.partition_samples > 0
         (metrics, per_image), seconds = evaluated_once(
             folder,
@@ -467,6 +569,14 @@ def binary_limit_evaluation_pair(
     return model_fn, guide_fn, {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
 
 
+def smoothed_curve_log_likelihood(
+    model: nn.Module, guide: nn.Module, images: torch.Tensor, ais: tuple[int, int]
+) -> dict[str, float]:
+    """:func:`curve_log_likelihood` of a smoothed model in its binary limit (an RBM prior's log Z as at test)."""
+    model_fn, guide_fn, _ = binary_limit_evaluation_pair(model, guide, *ais)
+    return curve_log_likelihood(model_fn, guide_fn, images)
+
+
 @dataclass(frozen=True)
 class SmoothedRun:
     """One DVAE++ configuration to train and evaluate."""
@@ -481,8 +591,7 @@ class SmoothedRun:
 def run_smoothed(
     runs: Sequence[SmoothedRun],
     budget: DVAEPPTable1Budget | DVAEPPTable2Budget,
-    train_pixels: torch.Tensor,
-    test: torch.Tensor,
+    images: Images,
     binarization: str,
     units_per_layer: int,
     pcd: tuple[int, int],
@@ -495,7 +604,10 @@ def run_smoothed(
     temperatures) of its log Z at evaluation; both unused by directed priors.
     """
     rows = []
+    train_pixels, test = images.train, images.test
     for run in runs:
+        if not context.selects(run.group, run.column.name):
+            continue
         pyro.set_rng_seed(context.seed)
         folder = context.configuration(run.group or "all", run.column.name)
         model, guide = build_smoothed_vae(
@@ -506,7 +618,10 @@ def run_smoothed(
         schedule = dvae_schedule(run.column, budget.beta_start, budget.beta_end, budget.kl_warmup_fraction)
         objective = dvae_objective(run.column, *pcd)
         experiment = Experiment(model, guide, objective, {"model": model, "guide": guide}, step_kwargs=schedule)
-        record = train(experiment, train_pixels, budget.stage, binarization, context.seed, folder=folder)
+        curve_point = None if images.curve is None else functools.partial(
+            smoothed_curve_log_likelihood, model, guide, images.curve, ais)
+        record = train(experiment, train_pixels, budget.stage, binarization, context.seed, folder=folder,
+                       curve_point=curve_point)
 
         def evaluate() -> tuple[dict[str, float], torch.Tensor]:
             model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
@@ -520,7 +635,7 @@ def run_smoothed(
 
 
 def run_dvaepp1(
-    budget: DVAEPPTable1Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+    budget: DVAEPPTable1Budget, images: Images, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Every (network, column) pair of DVAE++ Table 1, plus the smoothing variants."""
     runs = [
@@ -530,12 +645,12 @@ def run_dvaepp1(
     ]
     no_chains = (1, 1)  # a directed prior has no log Z: no persistent chains, no AIS
     return run_smoothed(
-        runs, budget, train_pixels, test, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains, context
+        runs, budget, images, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains, context
     )
 
 
 def run_dvaepp2(
-    budget: DVAEPPTable2Budget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+    budget: DVAEPPTable2Budget, images: Images, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Every (layers, network) row of DVAE++ Table 2 under each column (prior and objective)."""
     runs = []
@@ -546,8 +661,7 @@ def run_dvaepp2(
     return run_smoothed(
         runs,
         budget,
-        train_pixels,
-        test,
+        images,
         binarization,
         budget.units_per_layer,
         (budget.pcd_chains, budget.pcd_sweeps),
@@ -593,19 +707,24 @@ BIDIRECTIONAL_PREFIX = "Bidirectional "
 
 
 def run_bvae1(
-    budget: BVAEBudget, train_pixels: torch.Tensor, test: torch.Tensor, binarization: str, context: RunContext
+    budget: BVAEBudget, images: Images, binarization: str, context: RunContext
 ) -> list[ResultRow]:
     """Each row of BVAE Table I in the budget; each VAE and its twin from the same seed."""
     rows = []
+    train_pixels, test = images.train, images.test
     for row in budget.rows:
+        if not context.selects(row.label.removeprefix(BIDIRECTIONAL_PREFIX), row.label):
+            continue
         pyro.set_rng_seed(context.seed)
         folder = context.configuration(row.label)
         vae_class = BidirectionalVAE if row.bidirectional else UnidirectionalVAE
         vae = vae_class(bvae_network(budget), budget.latent_dim).to(test)
         step_kwargs = (lambda step, total: {"beta": row.beta}) if row.objective == "elbo" and row.beta != 1 else None
         objective = bvae_objective(row, train_pixels.size(0))
+        curve_point = None if images.curve is None else functools.partial(
+            curve_log_likelihood, vae.model, vae.guide, images.curve)
         record = train(Experiment(vae.model, vae.guide, objective, {"vae": vae}, step_kwargs), train_pixels,
-                       budget.stage, binarization, context.seed, folder=folder)
+                       budget.stage, binarization, context.seed, folder=folder, curve_point=curve_point)
         vae.eval()
         evaluation, seconds = evaluated_once(folder, lambda: bvae_metrics(vae, test, budget.eval_particles),
                                              record.steps)
@@ -624,6 +743,34 @@ RUNNERS: dict[str, Callable[..., list[ResultRow]]] = {
 }
 
 
+def table_row_labels(table: str, budget: Any) -> list[str]:
+    """The ``--rows`` names of ``table``'s configurations at ``budget`` (:func:`row_label`)."""
+    if table == "bihm3":
+        return list(budget.methods)
+    if table == "dvaepp1":
+        return [
+            row_label(network, column.name)
+            for network in budget.networks
+            for column in (*budget.columns, *(budget.variants if network in budget.variant_networks else ()))
+        ]
+    if table == "dvaepp2":
+        return [row_label(f"{layers} {network}", column.name) for layers, network in budget.rows for column in budget.columns]
+    return [row_label(row.label.removeprefix(BIDIRECTIONAL_PREFIX), row.label) for row in budget.rows]
+
+
+def with_epochs(budget: Any, epochs: int) -> Any:
+    """``budget`` trained for ``epochs`` (the first stage, for BiHM's two stages), the change listed in its choices."""
+    note = f"{epochs} epochs (--epochs; the budget's own: {_first_stage(budget).epochs})"
+    if hasattr(budget, "stages"):
+        stages = (replace(budget.stages[0], epochs=epochs), *budget.stages[1:])
+        return replace(budget, stages=stages, choices=(*budget.choices, note))
+    return replace(budget, stage=replace(budget.stage, epochs=epochs), choices=(*budget.choices, note))
+
+
+def _first_stage(budget: Any) -> Stage:
+    return budget.stages[0] if hasattr(budget, "stages") else budget.stage
+
+
 def run_table(
     table: str,
     budget_name: str,
@@ -632,20 +779,28 @@ def run_table(
     binarization: str = "static",
     dataset: str | None = None,
     context: RunContext = RunContext(),
+    epochs: int | None = None,
 ) -> TableResult:
-    """Train and evaluate every configuration of ``table`` at ``budget_name`` (see :class:`RunContext`)."""
+    """Train and evaluate every configuration of ``table`` at ``budget_name`` (those of ``context.rows``
+    if given; see :class:`RunContext`), for ``epochs`` instead of the budget's if given."""
     budget = budget_for(table, budget_name)
     if dataset is not None:
         budget = _with_dataset(budget, dataset)
+    if epochs is not None:
+        budget = with_epochs(budget, epochs)
+    unknown = sorted((context.rows or frozenset()) - set(table_row_labels(table, budget)))
+    if unknown:
+        raise ValueError(f"--rows {', '.join(unknown)}: not a configuration of {table} at budget {budget_name}; "
+                         f"its rows are: {', '.join(map(repr, table_row_labels(table, budget)))}")
     torch_device = resolve_device(device)
     load_before = load_average()
     started = time.perf_counter()
-    train_pixels, test = load_images(budget.data, data_root, torch_device)
-    rows = RUNNERS[table](budget, train_pixels, test, binarization, context)
+    images = load_images(budget.data, data_root, torch_device)
+    rows = RUNNERS[table](budget, images, binarization, context)
     wall = time.perf_counter() - started
     machine = {**machine_info(torch_device), "load_average_start": load_before, "load_average_end": load_average()}
     return TableResult(
-        table, budget_name, budget, budget.data.dataset, binarization, train_pixels.size(0), test.size(0),
+        table, budget_name, budget, budget.data.dataset, binarization, images.train.size(0), images.test.size(0),
         rows, wall, machine, notes=list(budget.choices), seed=context.seed,
         provenance=provenance(data_files_read(budget.data.dataset, data_root)),
     )
@@ -714,7 +869,7 @@ def _jsonable(value: Any) -> Any:
 
 
 ROW_JSON_FIELDS = ("group", "method", "metrics", "paper", "parameters", "steps", "train_seconds", "eval_seconds",
-                   "train_losses")
+                   "train_losses", "curve")
 """The fields of :class:`ResultRow` written to JSON (the per-image estimates are not)."""
 
 
@@ -895,6 +1050,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", type=Path, default=None,
                         help="MNIST tables: keep checkpoints and finished evaluations here and resume from them "
                              "(default for --budget full: benchmarks/runs/<table>_full_seed<seed>)")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                        help="MNIST tables: train and report only these configurations, named group/method "
+                             "(dvaepp1: linear/joint; dvaepp2: '1 linear/rbm_overlapping'; bihm3: BiHM; "
+                             "bvae1: VAE/VAE); the output name carries them")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="MNIST tables: train this many epochs instead of the budget's (BiHM: its first stage); "
+                             "a resumed run continues to the new count")
     parser.add_argument("--render", type=Path, default=None,
                         help="only rewrite the Markdown next to this JSON report (no training)")
     return parser
@@ -915,6 +1077,16 @@ def run_uci_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def default_output_name(table: str, budget: str, seed: int, rows: Sequence[str] | None) -> str:
+    """``<table>_<budget>[_<rows>][_seed<k>].json`` (the seed only when it is not the default)."""
+    parts = [table, budget]
+    if rows:
+        parts.append("+".join(sorted(row.replace(" ", "-").replace("/", "-") for row in rows)))
+    if seed != SEED:
+        parts.append(f"seed{seed}")
+    return "_".join(parts) + ".json"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -932,10 +1104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs_dir = args.runs_dir
     if runs_dir is None and args.budget == "full":
         runs_dir = DEFAULT_RUNS_DIR / f"{args.table}_{args.budget}_seed{args.seed}"
-    context = RunContext(seed=args.seed, folder=runs_dir)
-    result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset, context)
-    suffix = "" if args.seed == SEED else f"_seed{args.seed}"
-    output = args.output or DEFAULT_RESULTS_DIR / f"{args.table}_{args.budget}{suffix}.json"
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be a positive number of epochs, got {args.epochs}")
+    rows = None if args.rows is None else frozenset(args.rows)
+    context = RunContext(seed=args.seed, folder=runs_dir, rows=rows)
+    try:
+        result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset,
+                           context, epochs=args.epochs)
+    except ValueError as error:
+        parser.error(str(error))
+    output = args.output or DEFAULT_RESULTS_DIR / default_output_name(args.table, args.budget, args.seed, args.rows)
     _, markdown = write_report(result, output)
     print(markdown.read_text())
     print(f"wrote {output} and {markdown}", file=sys.stderr)
