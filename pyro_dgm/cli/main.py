@@ -61,7 +61,8 @@ EXIT_INTERRUPTED = 130
 TRAIN_KEYS = (
     "model", "guide", "objective", "dataset", "data_root", "layers", "hidden", "rbm_units", "groups",
     "smoother", "beta", "kl_warmup", "pcd_chains", "pcd_sweeps", "epochs", "batch_size",
-    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles", "latent_dim",
+    "num_particles", "lr", "lr_decay", "seed", "binarization", "valid_particles", "valid_every",
+    "latent_dim",
 )
 
 
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-decay", type=_decay_factor, default=1.0, help="learning-rate factor per epoch")
     train.add_argument("--binarization", default="dynamic", choices=("dynamic", "static", "none"))
     train.add_argument("--valid-particles", type=_non_negative_int, default=100, help="K of the per-epoch validation log-likelihood (0: skip)")
+    train.add_argument("--valid-every", type=_positive_int, default=1,
+                       help="measure the validation log-likelihood every N epochs (and after the last): "
+                            "it can cost more than the epoch itself")
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
@@ -313,7 +317,12 @@ def command_train(args: argparse.Namespace) -> int:
         print(extension)
     valid_data = _load_binary_split(config, "valid", device, config["seed"]) if config["valid_particles"] > 0 else None
 
+    valid_every = config.get("valid_every", 1)  # run folders written before --valid-every: every epoch
+
     def evaluate_valid() -> dict[str, float]:
+        finished = trainer.step // len(trainer.batches)
+        if finished % valid_every != 0 and finished != config["epochs"]:
+            return {}
         result = evaluate_log_likelihood(built, valid_data, config["valid_particles"], progress=False)
         return {"valid_log_likelihood": result["log_likelihood"]}
 

@@ -105,3 +105,16 @@ def test_an_empty_evaluation_batch_says_empty_batch():
                        evaluation_pair=lambda: (never_called, never_called))
     with pytest.raises(ValueError, match=r"observed site 'x', evaluation data: empty batch \(shape \(0, 4\)\)"):
         evaluate_log_likelihood(built, torch.zeros(0, 4), num_particles=2, progress=False)
+
+
+def test_valid_every_measures_every_nth_epoch_and_the_last(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    arguments = ["--model", "sbn", "--layers", "6", "--objective", "rws", "-k", "2", "--epochs", "5",
+                 "--batch-size", "1000", "--valid-particles", "3", "--valid-every", "2", "--no-progress",
+                 "--device", "cpu"]
+    assert main(["train", "--run-dir", str(run_dir), *arguments]) == 0
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    measured = [record["epoch"] for record in records if "valid_log_likelihood" in record]
+    assert measured == [2, 4, 5]
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")}
+    assert "valid log-likelihood" not in lines["epoch 1/5"] and "valid log-likelihood" in lines["epoch 2/5"]
