@@ -1,0 +1,157 @@
+"""Learning curves of the reproduction runs: validation log-likelihood against optimiser steps.
+
+One panel per BiHM Table 1 dataset (every job of :mod:`benchmarks.uci_bihm`, one line per
+method, learning rate and seed) and one panel per trained MNIST configuration of
+:mod:`benchmarks.reproduce` (the ``curve`` of each row of every ``*_full*.json`` report),
+each with the paper's *test* value as a dashed line: how far a run is from convergence,
+and from the paper, at a glance.
+
+    python -m benchmarks.plot_curves            # writes docs/img/bihm1_curves.png, docs/img/mnist_full_curves.png
+
+The validation numbers are the runs' own (UCI: the whole validation set, the job's K;
+MNIST: :data:`benchmarks.reproduce.CURVE_PARTICLES` samples on a fixed subset of
+:data:`benchmarks.reproduce.CURVE_IMAGES` validation images), so they sit below the
+test estimates at the papers' K; the curve's shape, not its last value, is what they show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+from benchmarks import uci_bihm  # noqa: E402
+
+RESULTS_DIR = Path("benchmarks/results")
+IMAGE_DIR = Path("docs/img")
+UCI_FIGURE = "bihm1_curves.png"
+MNIST_FIGURE = "mnist_full_curves.png"
+PANEL_SIZE = (4.2, 3.2)
+"""Inches per panel."""
+
+METHOD_COLOURS = {"BiHM": "tab:blue", "RWS": "tab:orange"}
+LEARNING_RATE_STYLES = {0.01: "-", 0.001: "--"}
+
+
+def uci_curves(results_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per UCI dataset: ``{"label", "method", "learning_rate", "steps", "valid_nll", "paper"}`` of every job."""
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(results_dir.glob("*.json")):
+        record = json.loads(path.read_text())
+        job, curve = record["job"], record["curve"]
+        steps_per_epoch = record["steps"] / record["epochs"]
+        learning_rate = record["budget"]["learning_rate"]
+        panels.setdefault(job["dataset"], []).append({
+            "label": f"{job['method']} lr {learning_rate:g} seed {job['seed']}",
+            "method": job["method"],
+            "learning_rate": learning_rate,
+            "steps": [epoch * steps_per_epoch for epoch in curve["epochs"]],
+            "valid_nll": [-value for value in curve["valid_log_p"]],
+            "paper": record["paper"]["nll"],
+        })
+    return panels
+
+
+def mnist_curves(results_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per MNIST configuration (``table: group/method``): its curve from every ``*_full*.json`` report."""
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(results_dir.glob("*_full*.json")):
+        report = json.loads(path.read_text())
+        for row in report.get("rows", []):
+            if not row.get("curve"):
+                continue
+            name = f"{report['table']}: {row['group']}/{row['method']}" if row["group"] else f"{report['table']}: {row['method']}"
+            paper = row["paper"].get("log_p")
+            panels.setdefault(name, []).append({
+                "label": f"seed {report['seed']}",
+                "steps": [point["step"] for point in row["curve"]],
+                "valid_nll": [-point["valid_log_p"] for point in row["curve"]],
+                "paper": None if paper is None else -paper["log_likelihood"],
+                "test_nll": -row["metrics"]["log_p"],
+                "test_step": row["steps"],
+            })
+    return panels
+
+
+def _figure(num_panels: int):
+    columns = min(3, num_panels)
+    rows = -(-num_panels // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), squeeze=False)
+    for axis in axes.flat[num_panels:]:
+        axis.set_visible(False)
+    return figure, axes.flat
+
+
+def plot_uci(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
+    """One panel per dataset; colour = method, line style = learning rate; the paper's test −log p dashed grey."""
+    order = [name for name in uci_bihm.DATASETS if name in panels]
+    figure, axes = _figure(len(order))
+    for axis, dataset in zip(axes, order):
+        papers = {}
+        for curve in panels[dataset]:
+            axis.plot(curve["steps"], curve["valid_nll"], LEARNING_RATE_STYLES.get(curve["learning_rate"], ":"),
+                      color=METHOD_COLOURS.get(curve["method"], "grey"), linewidth=1, alpha=0.8, label=curve["label"])
+            papers[curve["method"]] = curve["paper"]
+        for method, value in papers.items():
+            axis.axhline(value, color=METHOD_COLOURS.get(method, "grey"), linestyle=":", linewidth=1.5,
+                         label=f"{method}: paper (test)")
+        lowest = min(min(curve["valid_nll"]) for curve in panels[dataset])
+        axis.set_ylim(min(lowest, *papers.values()) - 1, lowest + max(8.0, 0.1 * lowest))
+        axis.set(title=f"{dataset} (BiHM Table 1)", xlabel="optimiser steps", ylabel="validation −log p(x), nats")
+        axis.legend(fontsize=5, ncol=2)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
+    """One panel per configuration: validation −log p per seed, the test estimate as a dot, the paper dashed."""
+    figure, axes = _figure(len(panels))
+    for axis, (name, curves) in zip(axes, sorted(panels.items())):
+        for curve in curves:
+            line, = axis.plot(curve["steps"], curve["valid_nll"], linewidth=1, label=f"{curve['label']} validation")
+            axis.plot([curve["test_step"]], [curve["test_nll"]], "o", color=line.get_color(),
+                      label=f"{curve['label']} test {curve['test_nll']:.2f}")
+        paper = curves[0]["paper"]
+        if paper is not None:
+            axis.axhline(paper, color="black", linestyle="--", linewidth=1, label=f"paper (test) {paper:.2f}")
+        lowest = min(min(curve["valid_nll"]) for curve in curves)
+        axis.set_ylim((paper if paper is not None else lowest) - 3, lowest + 40)
+        axis.set(title=name, xlabel="optimiser steps", ylabel="−log p(x), nats")
+        axis.legend(fontsize=6)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.plot_curves", description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--image-dir", type=Path, default=IMAGE_DIR)
+    args = parser.parse_args(argv)
+    uci = uci_curves(args.results_dir / uci_bihm.TABLE)
+    if uci:
+        print(f"wrote {plot_uci(uci, args.image_dir / UCI_FIGURE)}", file=sys.stderr)
+    mnist = mnist_curves(args.results_dir)
+    if mnist:
+        print(f"wrote {plot_mnist(mnist, args.image_dir / MNIST_FIGURE)}", file=sys.stderr)
+    if not uci and not mnist:
+        print(f"no results with curves under {args.results_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""`benchmarks.plot_curves` draws the reproduction runs' learning curves from their result files."""
+
+import json
+
+from benchmarks import plot_curves
+
+
+def _uci_record(method: str, seed: int) -> dict:
+    return {
+        "job": {"dataset": "dna", "method": method, "seed": seed, "learning_rate": None},
+        "budget": {"learning_rate": 0.01},
+        "steps": 300, "epochs": 30,
+        "curve": {"epochs": [10, 20, 30], "valid_log_p": [-95.0, -93.0, -92.5]},
+        "paper": {"nll": 86.49},
+    }
+
+
+def _mnist_report() -> dict:
+    row = {"group": "linear", "method": "joint", "paper": {"log_p": {"log_likelihood": -107.98}},
+           "metrics": {"log_p": -120.0}, "steps": 1000,
+           "curve": [{"epoch": 1, "step": 500, "valid_log_p": -150.0}, {"epoch": 2, "step": 1000, "valid_log_p": -130.0}]}
+    return {"table": "dvaepp1", "seed": 0, "rows": [row]}
+
+
+def test_curves_are_read_with_steps_and_nats(tmp_path):
+    (tmp_path / "bihm1").mkdir()
+    for seed in (0, 1):
+        (tmp_path / "bihm1" / f"dna-BiHM-seed{seed}.json").write_text(json.dumps(_uci_record("BiHM", seed)))
+    (tmp_path / "dvaepp1_full_linear-joint.json").write_text(json.dumps(_mnist_report()))
+    uci = plot_curves.uci_curves(tmp_path / "bihm1")
+    assert [curve["steps"] for curve in uci["dna"]] == [[100.0, 200.0, 300.0]] * 2  # 10 steps an epoch
+    assert uci["dna"][0]["valid_nll"] == [95.0, 93.0, 92.5] and uci["dna"][0]["paper"] == 86.49
+    mnist = plot_curves.mnist_curves(tmp_path)
+    (curve,) = mnist["dvaepp1: linear/joint"]
+    assert curve["steps"] == [500, 1000] and curve["valid_nll"] == [150.0, 130.0]
+    assert curve["paper"] == 107.98 and curve["test_nll"] == 120.0
+
+
+def test_main_writes_both_figures_and_fails_without_results(tmp_path):
+    (tmp_path / "results" / "bihm1").mkdir(parents=True)
+    (tmp_path / "results" / "bihm1" / "dna-RWS-seed0.json").write_text(json.dumps(_uci_record("RWS", 0)))
+    (tmp_path / "results" / "dvaepp1_full.json").write_text(json.dumps(_mnist_report()))
+    images = tmp_path / "img"
+    assert plot_curves.main(["--results-dir", str(tmp_path / "results"), "--image-dir", str(images)]) == 0
+    for name in (plot_curves.UCI_FIGURE, plot_curves.MNIST_FIGURE):
+        assert (images / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_curves.main(["--results-dir", str(tmp_path / "empty"), "--image-dir", str(images)]) == 1
