@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TABLES = ("bihm3", "dvaepp1", "dvaepp2", "bvae1")
-"""The tables ``--table`` accepts: BiHM Table 3, DVAE++ Tables 1 and 2, BVAE Table I."""
+TABLES = ("bihm3", "dvaepp1", "dvaepp2", "bvae1", "dvaesharp")
+"""The tables ``--table`` accepts: BiHM Table 3, DVAE++ Tables 1 and 2, BVAE Table I, and the
+DVAE# comparison (DVAE# against DVAE++ and DVAE on DVAE++ Table 2's 1-layer RBM models)."""
 
 BUDGETS = ("tiny", "small", "full")
 """The budgets ``--budget`` accepts."""
@@ -128,16 +129,30 @@ class SmoothedColumn:
     """One way to train a smoothed-binary-latent VAE (a column, or an extra smoothing variant).
 
     :ivar name: the key in :mod:`benchmarks.paper_values` (or a variant's label).
-    :ivar prior: ``"directed"`` (factorial Bernoulli, DVAE++ Fig. 2c-f) or ``"rbm"`` (Fig. 2g).
+    :ivar prior: ``"directed"`` (factorial Bernoulli, DVAE++ Fig. 2c-f), ``"rbm"`` (Fig. 2g) or
+        ``"relaxed"`` (DVAE#'s overlapping relaxation of the RBM, mean-field log density).
     :ivar elbo: ``"joint"`` (Eq. 4 / Eq. 6-7, closed-form KL), ``"marginal"`` (Eq. 5,
-        ``Trace_ELBO``) or ``"rolfe"`` (DVAE's gradient, ``DVAEELBO``).
+        ``Trace_ELBO``), ``"rolfe"`` (DVAE's gradient, ``DVAEELBO``) or ``"iw"`` (DVAE#'s
+        K-sample importance-weighted bound, ``DVAESharpELBO``).
     :ivar smoother: a name of ``pyro_dgm.models.dvae_smoothing.SMOOTHERS``.
+    :ivar beta: a fixed :math:`\beta` (no annealing); ``None``: the budget's annealing.
+    :ivar beta_nonlinear: the fixed :math:`\beta` of the nonlinear network, if it differs.
+    :ivar num_particles: K of the ``"iw"`` bound.
     """
 
     name: str
     prior: str
     elbo: str
     smoother: str
+    beta: float | None = None
+    beta_nonlinear: float | None = None
+    num_particles: int = 1
+
+    def fixed_beta(self, network: str) -> float | None:
+        """The fixed :math:`\beta` of this column on ``network`` (``None``: annealed)."""
+        if network == "nonlinear" and self.beta_nonlinear is not None:
+            return self.beta_nonlinear
+        return self.beta
 
 
 JOINT = SmoothedColumn("joint", "directed", "joint", "overlapping_exponential")
@@ -185,7 +200,8 @@ DVAEPP1_CHOICES = (
 
 @dataclass(frozen=True)
 class DVAEPPTable2Budget:
-    """RBM prior vs directed prior, 1 or 2 latent layers, linear or nonlinear (DVAE++ Sec. 7.2).
+    """RBM prior vs directed prior, 1 or 2 latent layers, linear or nonlinear (DVAE++ Sec. 7.2);
+    also the DVAE# comparison's budget (its own ``columns`` and ``rows``).
 
     :ivar rows: ``(num_layers, network)`` pairs, printed as ``"1 linear"`` etc.
     :ivar units_per_layer: binary units per latent layer; an RBM's layers are its two
@@ -214,6 +230,36 @@ DVAEPP2_CHOICES = (
     "(RBM 100+100 for one layer, 200+200 for two; directed 200 and 200+200)",
     f"beta annealed {DVAEPP_BETA_START:g} -> {DVAEPP_BETA_END:g}, KL warm-up over the first 30% of steps",
     "no batch normalisation and no learning-rate decay (Sec. 7.2 mentions both as Rolfe's)",
+    "log Z of the RBM for evaluation by AIS (linear temperatures, one Gibbs sweep each)",
+)
+
+# --- DVAE# against DVAE++ and DVAE (issue 16) -----------------------------------------
+
+DVAE_SHARP_POWER_BETA = 40.0
+"""DVAE#'s code, MNIST 1-layer linear and nonlinear, power smoother (notes Sec. 1.5 table)."""
+
+DVAESHARP_COLUMNS = (
+    SmoothedColumn("dvae", "rbm", "rolfe", "spike_and_exponential", beta=5.0),
+    SmoothedColumn("dvae_pp", "rbm", "joint", "overlapping_exponential", beta=12.0, beta_nonlinear=14.0),
+    SmoothedColumn("dvae_sharp_power_k1", "relaxed", "iw", "power", beta=DVAE_SHARP_POWER_BETA, num_particles=1),
+    SmoothedColumn("dvae_sharp_power_k5", "relaxed", "iw", "power", beta=DVAE_SHARP_POWER_BETA, num_particles=5),
+)
+"""DVAE (spike-and-exponential, Rolfe's gradient), DVAE++ (overlapping exponential, joint ELBO) and
+DVAE# (power smoother, K-sample IW bound, K = 1 and 5) on the same RBM prior and networks; each
+with the fixed :math:`\beta` the DVAE# code uses for MNIST 1-layer models (notes Sec. 1.5)."""
+
+DVAESHARP_ROWS = ((1, "linear"), (1, "nonlinear"))
+"""Issue 16: the RBM prior, 1 latent layer, linear and nonlinear networks."""
+
+DVAESHARP_CHOICES = (
+    "200 binary units: an RBM of 100 + 100, one group, factorial posterior, for all four methods",
+    "beta fixed per method at the DVAE# code's MNIST 1-layer values (DVAE 5, DVAE++ 12 linear / 14 nonlinear, "
+    "DVAE# power 40); no annealing",
+    "KL warm-up over the first 30% of steps for all four (DVAE# warms up the IW log-weights too)",
+    "Adam eps 1e-3 at a constant learning rate for all four (DVAE#: 3e-3 piecewise-constant, weight decay 1e-4, "
+    "batch normalisation: not used here)",
+    "DVAE#'s published MNIST table is not in our copy of the paper (notes Sec. 1.6): no paper column; "
+    "the question is the ranking at equal budget",
     "log Z of the RBM for evaluation by AIS (linear temperatures, one Gibbs sweep each)",
 )
 
@@ -366,6 +412,45 @@ BUDGET_TABLE: dict[str, dict[str, object]] = {
             ais_chains=1024,
             ais_temperatures=1000,
             choices=(*DVAEPP2_CHOICES, "Adam lr 1e-3, eps 1e-3, 1000 epochs; 100 PCD sweeps per step"),
+        ),
+    },
+    "dvaesharp": {
+        "tiny": DVAEPPTable2Budget(
+            TINY_DATA,
+            Stage(1, 1e-3, adam_eps=DVAEPP_ADAM_EPS),
+            TINY_EVAL_PARTICLES,
+            pcd_chains=10,
+            pcd_sweeps=2,
+            ais_chains=16,
+            ais_temperatures=10,
+            rows=DVAESHARP_ROWS[:1],
+            columns=DVAESHARP_COLUMNS,
+            choices=DVAESHARP_CHOICES,
+        ),
+        "small": DVAEPPTable2Budget(
+            SMALL_DATA,
+            Stage(1, 1e-3, adam_eps=DVAEPP_ADAM_EPS),
+            200,
+            pcd_chains=100,
+            pcd_sweeps=10,
+            ais_chains=256,
+            ais_temperatures=1000,
+            rows=DVAESHARP_ROWS,
+            columns=DVAESHARP_COLUMNS,
+            choices=(*DVAESHARP_CHOICES, "Adam lr 1e-3; 10 PCD sweeps per step"),
+        ),
+        "full": DVAEPPTable2Budget(
+            FULL_DATA,
+            Stage(1000, 1e-3, adam_eps=DVAEPP_ADAM_EPS),
+            MNIST_TEST_PARTICLES,
+            pcd_chains=100,
+            pcd_sweeps=100,
+            ais_chains=1024,
+            ais_temperatures=1000,
+            rows=DVAESHARP_ROWS,
+            columns=DVAESHARP_COLUMNS,
+            choices=(*DVAESHARP_CHOICES, "Adam lr 1e-3, 1000 epochs; 100 PCD sweeps of 100 chains per step "
+                     "(DVAE#: 1000 chains, 40 sweeps)"),
         ),
     },
     "bvae1": {

@@ -36,7 +36,7 @@ def _expected_configurations(table: str) -> int:
         return len(budget.methods)
     if table == "dvaepp1":
         return len(budget.networks) * len(budget.columns) + len(budget.variant_networks) * len(budget.variants)
-    if table == "dvaepp2":
+    if table in ("dvaepp2", "dvaesharp"):
         return len(budget.rows) * len(budget.columns)
     return len(budget.rows)
 
@@ -135,3 +135,34 @@ def test_a_rerun_with_a_runs_dir_resumes_and_reuses_finished_evaluations(tmp_pat
         assert after.eval_seconds == before.eval_seconds  # the saved evaluation, not a new one
         assert torch.equal(after.per_image_log_p, before.per_image_log_p)
     assert second.seed == 3 and second.provenance["commit"]
+
+
+def test_rows_and_epochs_select_one_configuration_with_its_learning_curve(tmp_path):
+    output = tmp_path / "one.json"
+    argv = ["--table", "dvaepp1", "--budget", "tiny", "--threads", "1", "--rows", "linear/joint", "--epochs", "2",
+            "--output", str(output)]
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    (row,) = report["rows"]
+    assert (row["group"], row["method"]) == ("linear", "joint")
+    assert report["budget"]["stage"]["epochs"] == 2 and any("2 epochs (--epochs" in note for note in report["notes"])
+    assert [point["epoch"] for point in row["curve"]] == [1, 2]  # the first and the last epoch
+    assert [point["step"] for point in row["curve"]] == [1, 2]  # one step an epoch at tiny
+    assert all(math.isfinite(point["valid_log_p"]) and point["valid_log_p"] < 0 for point in row["curve"])
+
+
+def test_rows_that_name_no_configuration_are_refused_with_the_table_s_rows(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--table", "dvaesharp", "--budget", "tiny", "--rows", "1 linear/dvae_sharp"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--rows 1 linear/dvae_sharp: not a configuration of dvaesharp" in error
+    assert "'1 linear/dvae_sharp_power_k5'" in error
+
+
+def test_default_output_names_carry_rows_and_seed():
+    from benchmarks.reproduce import default_output_name
+
+    assert default_output_name("dvaepp1", "full", 0, None) == "dvaepp1_full.json"
+    assert default_output_name("dvaepp1", "full", 2, ["linear/joint"]) == "dvaepp1_full_linear-joint_seed2.json"
+    assert default_output_name("dvaepp2", "full", 0, ["1 linear/rbm_overlapping"]) == "dvaepp2_full_1-linear-rbm_overlapping.json"
