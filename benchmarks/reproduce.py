@@ -128,6 +128,7 @@ class RunContext:
             return None
         return self.folder.joinpath(*(name.replace(" ", "_").replace(",", "").replace("/", "-") for name in names))
 
+
 def row_label(group: str, method: str) -> str:
     """How ``--rows`` names a configuration: ``"linear/joint"``, or ``"BiHM"`` where the table has no groups."""
     return f"{group}/{method}" if group else method
@@ -320,8 +321,9 @@ def train(
     ``folder``: the stage's persistent run folder; a checkpoint found there is resumed
     (exactly: the trainer restores every random state), so an interrupted table run
     continues where it stopped. ``None``: a temporary folder. ``curve_point``: measured after
-    the first and last epoch and every :func:`curve_interval` epochs; one line per epoch goes
-    to stderr (a long run's log).
+    the first and last epoch and every :func:`curve_interval` epochs, from its own seeded
+    random stream (training draws the same numbers with or without a curve); one line per
+    epoch goes to stderr (a long run's log).
     """
     record = record or Training()
     batches = BinarizedBatches(pixels, stage.batch_size, binarization=binarization, seed=seed)
@@ -336,7 +338,8 @@ def train(
         modules = list(experiment.modules.values())
         for module in modules:
             module.eval()
-        with torch.no_grad():
+        with torch.random.fork_rng(), torch.no_grad():  # training's random stream is left as it was
+            torch.manual_seed(CURVE_SUBSET_SEED)  # and the curve is a function of the parameters alone
             point = curve_point()
         for module in modules:
             module.train()

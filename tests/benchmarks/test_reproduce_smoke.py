@@ -166,3 +166,29 @@ def test_default_output_names_carry_rows_and_seed():
     assert default_output_name("dvaepp1", "full", 0, None) == "dvaepp1_full.json"
     assert default_output_name("dvaepp1", "full", 2, ["linear/joint"]) == "dvaepp1_full_linear-joint_seed2.json"
     assert default_output_name("dvaepp2", "full", 0, ["1 linear/rbm_overlapping"]) == "dvaepp2_full_1-linear-rbm_overlapping.json"
+
+
+def test_the_learning_curve_leaves_training_s_random_stream_alone():
+    """Training draws the same numbers with or without curve points (which draw their own)."""
+    import pyro
+
+    from benchmarks.reproduce import train
+    from benchmarks.reproduce_configs import Stage
+    from pyro_dgm.cli.trainer import Experiment
+    from pyro_dgm.infer import ReweightedWakeSleep
+    from pyro_dgm.models import BottomUpGuide, SigmoidBeliefNet
+
+    pixels = torch.rand(40, 12, generator=torch.Generator().manual_seed(0))
+
+    def losses(curve_point):
+        pyro.set_rng_seed(0)
+        pyro.clear_param_store()
+        model, guide = SigmoidBeliefNet((12, 4)), BottomUpGuide((12, 4))
+        experiment = Experiment(model, guide, ReweightedWakeSleep(num_particles=2), {"model": model, "guide": guide})
+        record = train(experiment, pixels, Stage(3, 1e-2, batch_size=20), "dynamic", seed=0, curve_point=curve_point)
+        return record.losses, record.curve
+
+    plain, no_curve = losses(None)
+    with_curve, curve = losses(lambda: {"valid_log_p": -torch.rand(()).item()})
+    assert no_curve == [] and [point["epoch"] for point in curve] == [1, 2, 3]
+    assert with_curve == plain
