@@ -80,7 +80,7 @@ class PowerFunctionSmoothing(ImplicitSmoothingTransformation):
         :math:`b = \pm\infty`, so :math:`\nu = \sigma(\ell + b) \in \{0, 1\}` and :math:`\nu(1 - \nu) = 0`,
         while :math:`\partial_\zeta b` and :math:`\partial_\beta b` are infinite: autograd would give
         :math:`0 \cdot \infty = \mathrm{NaN}`. Along a draw :math:`\zeta = F^{-1}(u; \theta)`, every path
-        derivative of :math:`\nu` tends to 0 as :math:`u \to 0` or 1 (Eq. (3) of
+        derivative of :math:`\nu` tends to 0 as :math:`u \to 0` or 1 (Eq. (2a) of
         ``docs/derivations/dvae_sharp.md``: for :math:`\beta > 1`,
         :math:`\partial_\ell \nu \simeq \nu\,(1 + (\beta - 1) q)` with
         :math:`\nu \simeq \tfrac{q}{1 - q}\zeta^{1 - 1/\beta} \to 0`). So at an end :math:`b` is the constant
