@@ -15,7 +15,9 @@ from scipy import integrate, stats
 from pyro_dgm.distributions.implicit_smoothing import open_unit_interval
 from pyro_dgm.distributions.power_function import PowerFunctionSmoothing
 from pyro_dgm.distributions.uniform_exponential import UNIFORM_WEIGHT, UniformExponentialMixture
+from tests.distributions import contract
 from tests.distributions import test_smoothing as shared
+from tests.distributions.contract import Case
 
 POWER = shared.Smoother("power_function", PowerFunctionSmoothing, tempered=True, spike=False)
 UNIFORM_EXPONENTIAL = shared.Smoother("uniform_exponential", UniformExponentialMixture, tempered=True, spike=False)
@@ -155,6 +157,18 @@ def test_icdf_of_cdf_is_identity(smoother):
     back = q.icdf(q.cdf(zeta)).detach()
     error = (back - zeta).abs() / (zeta + q.log_prob(zeta).exp().reciprocal())
     assert error.max() <= shared.ROUND_TRIP_EPS_MULTIPLE * eps
+
+
+@by_name(NEW_SMOOTHERS)
+@pytest.mark.parametrize("beta", [8.0] + PAPER_BETAS)
+def test_icdf_is_the_generalised_inverse_to_the_float(smoother, beta):
+    """The contract's cdf/icdf check at betas whose law is not on the float64 grid (test_contract.py keeps beta <= 2).
+
+    At beta 8 one float below 1 holds q (2^-53)^(1/8) = 0.0099 q of the mass, and F jumps by up to 1e-3 between
+    neighbouring floats there: icdf must return the smallest float with F >= rho (1 itself for every rho above
+    F(1 - 2^-53)), which the bracket's midpoint, or a logit grid that skips every other float below 1, did not.
+    """
+    contract.check_cdf_icdf_inverse(Case(f"{smoother.name}(beta {beta})", lambda p: smoother.build(p(beta), logits=p.randn(3))))
 
 
 def test_power_conditional_icdfs_are_exact_near_the_ends():
