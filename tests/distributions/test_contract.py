@@ -44,9 +44,10 @@ from tests.distributions import contract
 from tests.distributions.contract import Case, Parameters
 
 SPARSE_COUPLED_ROWS = 3
+"""Coupled first-block units of the large RBM: its exact log Z enumerates 2^3 states, not 2^21."""
+
 GAUSSIAN_SHIFT_MARGIN = 5.0
 """lambda - sigma_max(W) for the Gaussian-integral relaxation: the DVAE# setting (A's smallest eigenvalue is 5)."""
-"""Coupled first-block units of the large RBM: its exact log Z enumerates 2^3 states, not 2^21."""
 
 
 def large_sparse_rbm(parameters: Parameters) -> RBM:
