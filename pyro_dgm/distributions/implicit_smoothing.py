@@ -51,6 +51,11 @@ r"""Halvings of the 1600-wide bracket: :math:`1600 \cdot 2^{-90} \approx 10^{-24
 error in :math:`\zeta` (and in :math:`1 - \zeta`) far below float64's :math:`2.2 \times 10^{-16}`; in practice
 the bracket stops shrinking at one ulp of :math:`t`."""
 
+FLOAT_REFINEMENT_ITERATIONS = 16
+r"""Halvings of the floats between :math:`\sigma` of the final :math:`t`-bracket's ends: at most :math:`2^9`
+floats apart (one ulp of :math:`t` near :math:`|t| = 745` spans a relative :math:`1.1 \times 10^{-13}` of
+:math:`e^t`), so 16 halvings leave adjacent floats with a margin of :math:`2^7`."""
+
 
 def open_unit_interval(zeta: torch.Tensor) -> torch.Tensor:
     r"""Clamp to :math:`[\epsilon/2, 1 - \epsilon/2]` (:math:`\epsilon` the dtype's machine epsilon): symmetric, inside :math:`(0, 1)`.
@@ -75,6 +80,18 @@ def bisect_unit_interval(cdf: Callable[[torch.Tensor], torch.Tensor], rho: torch
     and :math:`1 - \zeta` near 0 are both found to a relative (not absolute) precision: the
     power-function smoother puts mass 0.08 below :math:`10^{-45}` at :math:`\beta = 40`. Works in
     float64 whatever the dtype of ``rho``; the result has ``rho``'s dtype and shape ``shape``.
+
+    Returns the generalised inverse :math:`\inf\{\zeta : \mathrm{cdf}(\zeta) \ge \rho\}` to the float: the
+    smallest float of ``rho``'s dtype found with :math:`\mathrm{cdf} \ge \rho`, the upper end of the
+    bracket, on which that holds by construction (:math:`\sigma(800) = 1` starts it so). The
+    :math:`t`-grid alone cannot give it: :math:`\sigma(t) = 1/(1 + e^{-t})` reaches only every other
+    float below 1 (:math:`1 + e^{-t}` has half their resolution), and near 0 one ulp of :math:`t` is
+    :math:`2^9` floats of :math:`e^t`; so :data:`FLOAT_REFINEMENT_ITERATIONS` halvings follow on the floats
+    between :math:`\sigma(\text{lower})` and :math:`\sigma(\text{upper})`. The midpoint of the bracket would
+    not do near an end, where one float holds visible mass: :math:`F(1 - \epsilon/2) = 1 - q(\epsilon/2)^{1/\beta}`
+    (float64, power smoother, :math:`\beta = 8`: :math:`1 - 0.0099 q`), so every :math:`\rho` above it must give
+    :math:`\zeta = 1`; the midpoint gave :math:`1 - \epsilon/2`, with :math:`F(\zeta) < \rho` by up to
+    :math:`0.0099 q`. At :math:`\rho = 0` the result is :math:`\sigma(-800) = 0`.
     """
     with torch.no_grad():
         target = rho.to(torch.float64).expand(shape)
@@ -85,7 +102,13 @@ def bisect_unit_interval(cdf: Callable[[torch.Tensor], torch.Tensor], rho: torch
             below = cdf(torch.sigmoid(middle)) < target
             lower = torch.where(below, middle, lower)
             upper = torch.where(below, upper, middle)
-        return torch.sigmoid(0.5 * (lower + upper)).to(rho.dtype)
+        lower, upper = torch.sigmoid(lower).to(rho.dtype), torch.sigmoid(upper).to(rho.dtype)
+        for _ in range(FLOAT_REFINEMENT_ITERATIONS):  # adjacent floats are a fixed point
+            middle = lower + (upper - lower) / 2
+            below = cdf(middle.to(torch.float64)) < target
+            lower = torch.where(below, middle, lower)
+            upper = torch.where(below, upper, middle)
+        return upper
 
 
 class ImplicitSmoothingTransformation(TemperedSmoothingTransformation):

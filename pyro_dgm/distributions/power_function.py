@@ -16,6 +16,7 @@ posterior logit's shift is :math:`\log r(\zeta \mid 1) - \log r(\zeta \mid 0) = 
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
@@ -73,8 +74,37 @@ class PowerFunctionSmoothing(ImplicitSmoothingTransformation):
         return _power_log_density(torch.log(zeta), self.beta), _power_log_density(torch.log1p(-zeta), self.beta)
 
     def _log_density_ratio(self, zeta: torch.Tensor) -> torch.Tensor:
-        r""":math:`(1/\beta - 1)[\log(1 - \zeta) - \log\zeta]` (:math:`\log\beta` cancels)."""
-        return (1 / self.beta - 1) * (torch.log1p(-zeta) - torch.log(zeta))
+        r""":math:`b(\zeta) = (1/\beta - 1)[\log(1 - \zeta) - \log\zeta]` (:math:`\log\beta` cancels), with finite gradients at and near the ends.
+
+        **At** :math:`\zeta \in \{0, 1\}` (``icdf`` at :math:`\rho = 0`, or above :math:`F(1 - \epsilon/2)`)
+        :math:`b = \pm\infty`, so :math:`\nu = \sigma(\ell + b) \in \{0, 1\}` and :math:`\nu(1 - \nu) = 0`,
+        while :math:`\partial_\zeta b` and :math:`\partial_\beta b` are infinite: autograd would give
+        :math:`0 \cdot \infty = \mathrm{NaN}`. Along a draw :math:`\zeta = F^{-1}(u; \theta)`, every path
+        derivative of :math:`\nu` tends to 0 as :math:`u \to 0` or 1 (Eq. (2a) of
+        ``docs/derivations/dvae_sharp.md``: for :math:`\beta > 1`,
+        :math:`\partial_\ell \nu \simeq \nu\,(1 + (\beta - 1) q)` with
+        :math:`\nu \simeq \tfrac{q}{1 - q}\zeta^{1 - 1/\beta} \to 0`). So at an end :math:`b` is the constant
+        :math:`\operatorname{sign}\bigl((1/\beta - 1)(1 - 2\zeta)\bigr)\,\infty` (0 at :math:`\beta = 1`, where
+        both conditionals are uniform): :math:`\nu`'s gradient is then :math:`\nu(1 - \nu)\,\partial\ell = 0`,
+        that limit (and :math:`q(1 - q)` in :math:`\ell` at :math:`\beta = 1`, as everywhere).
+
+        **Below the smallest normal number** :math:`\zeta_{\min}` (subnormal :math:`\zeta`, only from
+        ``icdf``: ``rsample`` clamps at :math:`\epsilon/2`) :math:`\partial_\zeta b \approx (1 - 1/\beta)/\zeta`
+        overflows, and :math:`\partial\zeta/\partial\theta` (:math:`\approx \beta q \zeta`) underflows: their
+        product, finite in exact arithmetic, is not representable. :math:`b` keeps its value but
+        no :math:`\zeta`-gradient there; :math:`\nu`'s gradient keeps its :math:`\ell`- and :math:`\beta`-terms.
+        """
+        exponent = 1 / self.beta - 1
+        at_end = (zeta <= 0) | (zeta >= 1)
+        subnormal = zeta < torch.finfo(zeta.dtype).tiny
+        # torch.where routes a gradient, never multiplies it: the discarded branches stay finite.
+        zeta = torch.where(subnormal, zeta.detach(), zeta)
+        inside = torch.where(at_end, torch.full_like(zeta, 0.5), zeta)
+        ratio = exponent * (torch.log1p(-inside) - torch.log(inside))
+        direction = exponent.detach() * (1 - 2 * (zeta >= 1).to(zeta.dtype))  # the sign of b as zeta -> 0 or 1
+        infinity = torch.full_like(direction, math.inf)
+        limit = torch.where(direction == 0, torch.zeros_like(direction), torch.copysign(infinity, direction))
+        return torch.where(at_end, limit, ratio)
 
     def _conditional_cdfs(self, zeta: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         at_one = zeta >= 1

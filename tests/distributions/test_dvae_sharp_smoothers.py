@@ -15,7 +15,9 @@ from scipy import integrate, stats
 from pyro_dgm.distributions.implicit_smoothing import open_unit_interval
 from pyro_dgm.distributions.power_function import PowerFunctionSmoothing
 from pyro_dgm.distributions.uniform_exponential import UNIFORM_WEIGHT, UniformExponentialMixture
+from tests.distributions import contract
 from tests.distributions import test_smoothing as shared
+from tests.distributions.contract import Case
 
 POWER = shared.Smoother("power_function", PowerFunctionSmoothing, tempered=True, spike=False)
 UNIFORM_EXPONENTIAL = shared.Smoother("uniform_exponential", UniformExponentialMixture, tempered=True, spike=False)
@@ -157,6 +159,18 @@ def test_icdf_of_cdf_is_identity(smoother):
     assert error.max() <= shared.ROUND_TRIP_EPS_MULTIPLE * eps
 
 
+@by_name(NEW_SMOOTHERS)
+@pytest.mark.parametrize("beta", [8.0] + PAPER_BETAS)
+def test_icdf_is_the_generalised_inverse_to_the_float(smoother, beta):
+    """The contract's cdf/icdf check at betas whose law is not on the float64 grid (test_contract.py keeps beta <= 2).
+
+    At beta 8 one float below 1 holds q (2^-53)^(1/8) = 0.0099 q of the mass, and F jumps by up to 1e-3 between
+    neighbouring floats there: icdf must return the smallest float with F >= rho (1 itself for every rho above
+    F(1 - 2^-53)), which the bracket's midpoint, or a logit grid that skips every other float below 1, did not.
+    """
+    contract.check_cdf_icdf_inverse(Case(f"{smoother.name}(beta {beta})", lambda p: smoother.build(p(beta), logits=p.randn(3))))
+
+
 def test_power_conditional_icdfs_are_exact_near_the_ends():
     """rho^beta and 1 - rho^beta keep their relative precision where 1 - zeta or zeta is tiny."""
     q = PowerFunctionSmoothing(tensor(40.0), logits=tensor(0.0))
@@ -291,6 +305,95 @@ def test_icdf_gradient_is_the_implicit_derivative(smoother):
         shifted[1][index] -= step
         plus, minus = (smoother(tensor(b), logits=tensor(l)).icdf(rho).sum() for l, b in shifted)
         assert abs(float((plus - minus) / (2 * step)) - float(gradient)) < 1e-6 * (1 + abs(float(gradient)))
+
+
+# --------------------------------------------------------------------------- the ends of [0, 1]
+ENDPOINT_BETAS = [0.5, 5.0, 40.0]
+"""Below 1 (density vanishing at the ends), the models' default, and the top of the papers' range."""
+ENDPOINT_LOGITS = [-1.3, 0.7]
+INNER_OFFSETS = [1e-6, 1e-9, 1e-12]
+"""Distances of rho from an end at which the path derivatives must approach their endpoint values."""
+LIMIT_SLOPE = 100.0
+r"""Bound on |g(end + delta) - g(end)| / (delta (1 + |log delta|)): at these betas the differences are O(delta log delta)
+(UE: O(zeta), zeta ~ delta / f; power: nu (1 - nu) ~ delta^{min(beta - 1, 1)}, times the log zeta of d nu / d beta,
+Eq. (2a)); measured up to 33 (power, beta 0.5, logit -1.3, rho = 1e-12)."""
+FINITE_DIFFERENCE_RHO = 1e-3
+"""A rho near each end where the float64 grid still resolves zeta, for a central difference."""
+FINITE_DIFFERENCE_STEP = 1e-6
+FINITE_DIFFERENCE_TOLERANCE = 1e-6
+"""Relative: truncation O(h^2) ~ 1e-12, rounding (icdf exact to one float) ~ eps / h ~ 1e-10; wide margin."""
+
+
+def path_gradients(smoother, beta: float, logit: float, rho: float) -> torch.Tensor:
+    """d/d(logit, beta) of zeta = icdf(rho) and of nu(zeta) (float64): [dzeta/dl, dzeta/dbeta, dnu/dl, dnu/dbeta]."""
+    logits_leaf, beta_leaf = tensor(logit).requires_grad_(), tensor(beta).requires_grad_()
+    q = smoother(beta_leaf, logits=logits_leaf)
+    zeta = q.icdf(tensor(rho))
+    values = (zeta, q.posterior_probs(zeta))
+    return torch.stack([g for value in values for g in torch.autograd.grad(value, [logits_leaf, beta_leaf], retain_graph=True)])
+
+
+def uniform_exponential_log_ratio_at_end(beta: torch.Tensor, end: float) -> torch.Tensor:
+    """b = log r(end | 1) - log r(end | 0) from the closed forms r(0 | 0) = (1 - eps) beta / (1 - e^-beta) + eps, r(0 | 1) = ... e^-beta ... (mirrored at 1)."""
+    peak = (1 - UNIFORM_WEIGHT) * beta / -torch.expm1(-beta) + UNIFORM_WEIGHT
+    floor = (1 - UNIFORM_WEIGHT) * beta * torch.exp(-beta) / -torch.expm1(-beta) + UNIFORM_WEIGHT
+    return torch.log(floor) - torch.log(peak) if end == 0.0 else torch.log(peak) - torch.log(floor)
+
+
+def endpoint_limit(smoother, beta: float, logit: float, end: float) -> torch.Tensor:
+    r"""The one-sided limits of the path derivatives at rho -> end (docs/derivations/dvae_sharp.md, Eq. (2a)).
+
+    zeta's derivatives tend to 0 (dF/dtheta = 0 at both ends, f > 0). Power smoother: nu -> 0 or 1 like
+    zeta^{|1 - 1/beta|}, which kills every term of nu's derivatives: 0. Uniform + exponential: b is smooth
+    at the ends and dzeta/dtheta -> 0, so nu's derivatives are its partial ones at the end:
+    nu (1 - nu) (1, db/dbeta).
+    """
+    if smoother is POWER:
+        return torch.zeros(4, dtype=torch.float64)
+    beta_leaf = tensor(beta).requires_grad_()
+    log_ratio = uniform_exponential_log_ratio_at_end(beta_leaf, end)
+    (log_ratio_by_beta,) = torch.autograd.grad(log_ratio, beta_leaf)
+    nu = torch.sigmoid(tensor(logit) + log_ratio.detach())
+    slope = nu * (1 - nu)
+    return torch.stack([tensor(0.0), tensor(0.0), slope, slope * log_ratio_by_beta])
+
+
+@by_name(NEW_SMOOTHERS)
+@pytest.mark.parametrize("beta", ENDPOINT_BETAS)
+@pytest.mark.parametrize("logit", ENDPOINT_LOGITS)
+@pytest.mark.parametrize("end", [0.0, 1.0])
+def test_endpoint_gradients_are_the_one_sided_limits(smoother, beta, logit, end):
+    """At rho = 0 and 1 (zeta on an end) the gradients of zeta and nu are the limits of the derivatives inside.
+
+    Three links: (1) the endpoint gradients equal the analytic limits; (2) the gradients at rho = end -+ delta
+    approach them like delta; (3) just inside, autograd is the derivative (central differences of the map
+    theta -> nu(icdf(rho; theta); theta)).
+    """
+    q = smoother(tensor(beta), logits=tensor(logit))
+    nu_at_end = q.posterior_probs(q.icdf(tensor(end)))
+    if smoother is POWER:  # r(zeta | 1) / r(zeta | 0) = (zeta / (1 - zeta))^(1 - 1/beta) at zeta = end
+        expected_nu = tensor(float((end == 1.0) == (beta > 1)))
+    else:
+        expected_nu = torch.sigmoid(tensor(logit) + uniform_exponential_log_ratio_at_end(tensor(beta), end))
+    assert torch.allclose(nu_at_end, expected_nu, rtol=1e-9, atol=1e-12)
+    at_end = path_gradients(smoother, beta, logit, end)
+    assert torch.isfinite(at_end).all()
+    assert torch.allclose(at_end, endpoint_limit(smoother, beta, logit, end), rtol=1e-9, atol=1e-12)
+    inward = 1.0 if end == 0.0 else -1.0
+    for offset in INNER_OFFSETS:
+        inside = path_gradients(smoother, beta, logit, end + inward * offset)
+        assert float((inside - at_end).abs().max()) <= LIMIT_SLOPE * offset * (1 + abs(math.log(offset))), (offset, inside, at_end)
+    rho = end + inward * FINITE_DIFFERENCE_RHO
+    gradients = path_gradients(smoother, beta, logit, rho)
+    for index in range(2):  # logit, beta
+        shifted = [[logit, beta], [logit, beta]]
+        shifted[0][index] += FINITE_DIFFERENCE_STEP
+        shifted[1][index] -= FINITE_DIFFERENCE_STEP
+        plus, minus = (smoother(tensor(b), logits=tensor(l)) for l, b in shifted)
+        zeta_plus, zeta_minus = plus.icdf(tensor(rho)), minus.icdf(tensor(rho))
+        for position, (high, low) in ((index, (zeta_plus, zeta_minus)), (2 + index, (plus.posterior_probs(zeta_plus), minus.posterior_probs(zeta_minus)))):
+            difference = float((high - low) / (2 * FINITE_DIFFERENCE_STEP))
+            assert abs(difference - float(gradients[position])) < FINITE_DIFFERENCE_TOLERANCE * (1 + abs(difference)), (position, difference, gradients)
 
 
 # --------------------------------------------------------------------------- float32 stability

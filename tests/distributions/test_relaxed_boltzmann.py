@@ -23,6 +23,7 @@ from pyro_dgm.distributions.relaxed_boltzmann import (
 )
 from pyro_dgm.distributions.uniform_exponential import UniformExponentialMixture
 from tests.distributions.rbm_brute_force import brute_force_probabilities
+from tests.total_variation import empirical_probabilities, total_variation, total_variation_threshold
 
 DTYPE = torch.float64
 EXACT_TOLERANCE = 1e-10  # float64 identities between two evaluations of ~2^4 terms
@@ -33,6 +34,10 @@ GAUSS_LEGENDRE_ORDER = 8
 UNIT_SQUARE_PANELS = 20
 GAUSSIAN_BOX_PANELS = 100
 NUM_STANDARD_ERRORS = 4.0
+LAW_NUM_DRAWS = 40_000
+KS_FALSE_ALARM_PROBABILITY = 1e-6
+"""Chance that a correct sampler fails one Kolmogorov-Smirnov check (asymptotic Kolmogorov bound)."""
+NUM_PROJECTIONS = 4
 MEAN_FIELD_CONVERGED_ITERATIONS = 200  # contraction factor < 0.5 per sweep for |W| < 1: converged to rounding
 FINITE_DIFFERENCE_STEP = 1e-6  # central differences: truncation O(h^2) = 1e-12, rounding O(eps / h) = 2e-10
 
@@ -187,6 +192,51 @@ def test_overlapping_samples_have_the_relaxed_mean(name):
     expected = (probabilities.unsqueeze(-1) * (conditional_means[0] + (conditional_means[1] - conditional_means[0]) * states)).sum(0)
     standard_error = draws.std(0) / math.sqrt(draws.size(0))
     assert bool(((draws.mean(0) - expected).abs() < NUM_STANDARD_ERRORS * standard_error).all())
+
+
+def test_overlapping_samples_follow_the_relaxed_law_jointly():
+    """Which side of 1/2 each coordinate falls: 2^N cells whose exact masses are sum_z p(z) prod_i P_r(side_i | z_i).
+
+    The cells' law depends on the coupling of the units (unlike the means), so total variation between
+    the draws' frequencies and the enumerated masses tests the joint law of the ancestral sampler; the
+    smoother is the power function at beta 3, singular at both ends.
+    """
+    torch.manual_seed(8)
+    rbm = random_rbm(2, 2, weight_scale=2.0)
+    smoother = smoothers(4)["power"]
+    draws = OverlappingRelaxedRBM(rbm, smoother).sample((LAW_NUM_DRAWS,))
+    states, probabilities = brute_force_probabilities(rbm.bias1, rbm.bias2, rbm.weight)  # (S, N), (S,)
+    cells = torch.cartesian_prod(*[tensor([0.0, 1.0])] * 4)  # (C, N): 1 = above 1/2, most significant bit first
+    below_half = smoother.conditional(states).cdf(torch.full_like(states, 0.5))  # (S, N): P(zeta_i <= 1/2 | z_i)
+    side = torch.where(cells.unsqueeze(1) == 1, 1 - below_half, below_half)  # (C, S, N)
+    masses = (side.prod(-1) * probabilities).sum(-1)
+    frequencies = empirical_probabilities(draws > 0.5)
+    assert total_variation(frequencies, masses) <= total_variation_threshold(masses, LAW_NUM_DRAWS)
+
+
+@pytest.mark.parametrize("margin", [1.0, 5.0])
+def test_gaussian_integral_samples_follow_the_mixture_on_projections(margin):
+    """u^T zeta ~ sum_z p(z) N(u^T z, u^T A^{-1} u) for fixed directions u (Cramer-Wold): KS per direction.
+
+    Margin 5 (DVAE#'s: component standard deviations <= 5^-1/2) separates the components, so the weights
+    p(z) show; margin 1 makes A^{-1} far from I / lambda, so the coupling of the Gaussian shows.
+    """
+    torch.manual_seed(9)
+    rbm = random_rbm(2, 3, weight_scale=1.5)
+    prior = GaussianIntegralRelaxedRBM(rbm, minimum_gaussian_shift(rbm.weight, margin))
+    draws = prior.sample((LAW_NUM_DRAWS,))
+    states, probabilities = brute_force_probabilities(rbm.bias1, rbm.bias2, rbm.weight)
+    covariance = torch.linalg.inv(prior.precision_matrix())
+    directions = torch.randn(NUM_PROJECTIONS, 5, generator=torch.Generator().manual_seed(3), dtype=DTYPE)
+    critical = math.sqrt(math.log(2 / KS_FALSE_ALARM_PROBABILITY) / (2 * LAW_NUM_DRAWS))
+    for direction in directions:
+        scale = torch.sqrt(direction @ covariance @ direction)
+        projected = (draws @ direction).sort().values
+        component_cdfs = torch.special.ndtr((projected.unsqueeze(-1) - states @ direction) / scale)  # (N, S)
+        cdf = (component_cdfs * probabilities).sum(-1)
+        empirical = torch.arange(1, LAW_NUM_DRAWS + 1, dtype=DTYPE) / LAW_NUM_DRAWS
+        distance = float(torch.maximum((empirical - cdf).abs(), (empirical - 1 / LAW_NUM_DRAWS - cdf).abs()).max())
+        assert distance <= critical
 
 
 # --------------------------------------------------------------------------- Gaussian integral trick

@@ -19,14 +19,7 @@ RHO_EXTREMES = [0.0, 2.0**-149, 2.0**-24, 0.5, 1.0 - 2.0**-24]
 BETA = 5.0
 """The models' default inverse temperature (DVAE++ Sec. 7.1)."""
 
-ENDPOINT_GRADIENT_PENDING = ("power", "uniform_exponential")
-"""DVAE#'s implicit-gradient smoothers (merged in the same session as this fuzz): their icdf at rho
-exactly 0 or 1 lands on zeta = 0 or 1, where the gradients of zeta and nu are NaN (0 * log 0).
-Their rsample clamps zeta inside (0, 1) and has its own float32 tests; the endpoint fix is open."""
-
-DIFFERENTIABLE = [  # the binary limit has no rsample
-    name for name in SMOOTHERS if name != BINARY_LIMIT and name not in ENDPOINT_GRADIENT_PENDING
-]
+DIFFERENTIABLE = [name for name in SMOOTHERS if name != BINARY_LIMIT]  # the binary limit has no rsample
 
 
 def _smoother(name: str, logits: torch.Tensor):
@@ -54,3 +47,15 @@ def test_sample_density_and_posterior_are_finite_and_differentiable_when_saturat
     for value in (zeta, nu):
         (gradient,) = torch.autograd.grad(value.sum(), logits, retain_graph=True)
         assert torch.isfinite(gradient).all(), f"{name}: non-finite gradient at logits {logits[~torch.isfinite(gradient)]}"
+
+
+@pytest.mark.parametrize("name", [name for name in DIFFERENTIABLE if is_tempered(name)])
+def test_temperature_gradients_are_finite_when_saturated(name):
+    """The same grid, differentiated in beta: zeta's implicit gradient and nu's reach beta too."""
+    logits, rho = _grid()
+    beta = torch.tensor(BETA, requires_grad=True)
+    smoother = SMOOTHERS[name](beta, logits=logits)
+    zeta = smoother.icdf(rho)
+    for value in (zeta, smoother.posterior_probs(zeta)):
+        (gradient,) = torch.autograd.grad(value.sum(), beta, retain_graph=True)
+        assert torch.isfinite(gradient), f"{name}: non-finite gradient in beta"
