@@ -28,14 +28,13 @@ from typing import Any
 import torch
 
 from pyro_dgm.cli.registry import BuiltModel
-from pyro_dgm.diagnostics.arviz_conversion import chains_to_inference_data
+from pyro_dgm.diagnostics.arviz_conversion import chains_to_inference_data, traces_to_inference_data
 from pyro_dgm.diagnostics.chain_diagnostics import (
     MIN_NUM_STEPS,
     chain_summary,
     known_chain_layout,
     record_block_gibbs,
     trace_summary,
-    traces_to_inference_data,
 )
 from pyro_dgm.distributions.gibbs import PersistentChains
 from pyro_dgm.infer.bihm_gibbs import GibbsState, gibbs_sweep, initial_state_from_model, unnormalized_log_p_star

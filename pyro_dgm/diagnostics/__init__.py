@@ -16,6 +16,7 @@ from pyro_dgm.diagnostics.arviz_conversion import (
     chains_to_inference_data,
     guide_samples_to_inference_data,
     importance_weights_to_inference_data,
+    traces_to_inference_data,
 )
 from pyro_dgm.diagnostics.chain_diagnostics import (
     RHAT_THRESHOLD,
@@ -25,7 +26,6 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     record_block_gibbs,
     tail_ess,
     trace_summary,
-    traces_to_inference_data,
 )
 from pyro_dgm.diagnostics.importance_diagnostics import (
     PSIS_KHAT_THRESHOLD,

@@ -22,7 +22,8 @@ from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.cli.main import EXIT_USAGE, main
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.diagnostics import chain_summary
-from pyro_dgm.diagnostics.chain_diagnostics import trace_summary, traces_to_inference_data
+from pyro_dgm.diagnostics.arviz_conversion import traces_to_inference_data
+from pyro_dgm.diagnostics.chain_diagnostics import trace_summary
 from pyro_dgm.infer.bihm_gibbs import sample_p_star, unnormalized_log_p_star
 from tests.cli.test_main import TINY_SBN
 
