@@ -36,8 +36,8 @@ import numpy as np
 import torch
 import xarray
 
-from pyro_dgm.diagnostics._tensors import ArrayLike, checked_tensor, to_numpy
 from pyro_dgm.diagnostics import arviz_backend, arviz_conversion
+from pyro_dgm.diagnostics._tensors import ArrayLike, checked_tensor, to_numpy
 from pyro_dgm.diagnostics.arviz_conversion import (
     checked_chains,
     checked_traces,

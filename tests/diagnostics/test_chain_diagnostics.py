@@ -17,7 +17,7 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     trace_summary,
 )
 from pyro_dgm.distributions import RBM
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 
 NUM_STEPS = 1000
 NUM_CHAINS = 4
