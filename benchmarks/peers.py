@@ -57,7 +57,7 @@ import torch
 from pyro_dgm.distributions.binary_states import all_binary_configurations
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.rbm import RBM, exact_log_partition
-from pyro_dgm.infer.ais import annealed_importance_sampling
+from pyro_dgm.infer.estimators.ais import annealed_importance_sampling
 
 PEERS = ("rbms", "dwave-pytorch-plugin")
 """The distributions compared against, as pip names them."""

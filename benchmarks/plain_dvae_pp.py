@@ -1,6 +1,6 @@
 r"""Plain-PyTorch DVAE++ with an RBM prior (analytic KL, PCD for log Z), for speed comparisons.
 
-No Pyro here: the estimator of :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` for
+No Pyro here: the estimator of :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` for
 the ready-made model of :func:`~pyro_dgm.models.dvae.build_dvae_pp` with overlapping-
 exponential smoothing and the hierarchical guide, written by hand on the *same*
 modules (so the same weights) as the Pyro path. With equal RNG seeds and equal

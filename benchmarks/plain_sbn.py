@@ -83,7 +83,7 @@ def rws_wake_surrogate(
 ) -> torch.Tensor:
     r"""Wake-θ plus ``insomnia`` · wake-φ: :math:`\sum_k \tilde w_k \nabla[\log p + \mathrm{insomnia} \log q]`, :math:`\tilde w \propto p/q`.
 
-    ``insomnia=1`` (the default of :class:`~pyro_dgm.infer.rws.ReweightedWakeSleep`)
+    ``insomnia=1`` (the default of :class:`~pyro_dgm.infer.objectives.rws.ReweightedWakeSleep`)
     is wake-φ only; below 1 add ``(1 - insomnia)`` · :func:`sleep_surrogate`.
     """
     weights = torch.softmax(log_p - log_q, dim=0).detach()

@@ -17,7 +17,7 @@ import torch
 from pyro.infer import SVI
 from pyro.optim import Adam
 
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.dvae import build_dvae_pp
 
 NUM_UNITS, HIDDEN_SIZES, BETA = 16, (200,), 5.0

@@ -29,8 +29,8 @@ from collections.abc import Callable
 import torch
 
 from pyro_dgm.distributions.rbm import RBM, exact_log_partition
-from pyro_dgm.infer.ais import annealed_importance_sampling
-from pyro_dgm.infer.parallel_tempering import parallel_tempering
+from pyro_dgm.infer.estimators.ais import annealed_importance_sampling
+from pyro_dgm.infer.estimators.parallel_tempering import parallel_tempering
 
 SEED = 0
 NUM_PATTERNS = 4

@@ -86,9 +86,9 @@ from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psn
 from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep, log_likelihood
 from pyro_dgm.infer.dvae_sharp import DVAESharpELBO
 from pyro_dgm.infer.importance import log_mean_exp
-from pyro_dgm.infer.rbm_partition import estimate_log_partition
-from pyro_dgm.infer.sbn_partition import estimate_sbn_log_partition_squared
-from pyro_dgm.infer.tcvae import TCVAE_ELBO
+from pyro_dgm.infer.estimators.rbm_partition import estimate_log_partition
+from pyro_dgm.bihm.sbn_partition import estimate_sbn_log_partition_squared
+from pyro_dgm.infer.objectives.tcvae import TCVAE_ELBO
 from pyro_dgm.models import BidirectionalVAE, BottomUpGuide, SigmoidBeliefNet, UnidirectionalVAE
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae import build_dvae_pp

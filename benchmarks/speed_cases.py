@@ -9,15 +9,15 @@ surrogate loss on the *same* modules (so the same weights) with
 
 Objectives (``OBJECTIVES``):
 
-* ``bihm`` — :class:`~pyro_dgm.infer.bihm.BiHMELBO` on an SBN;
-* ``rws`` — :class:`~pyro_dgm.infer.rws.ReweightedWakeSleep` with its default
+* ``bihm`` — :class:`~pyro_dgm.infer.objectives.bihm.BiHMELBO` on an SBN;
+* ``rws`` — :class:`~pyro_dgm.infer.objectives.rws.ReweightedWakeSleep` with its default
   ``insomnia=1`` (wake phase only);
 * ``rws_sleep`` — the same with ``insomnia=0.5`` (wake-φ and sleep-φ averaged: one
   more model run, on dreams);
-* ``vimco`` — :class:`~pyro_dgm.infer.vimco.VIMCO` (K >= 2);
+* ``vimco`` — :class:`~pyro_dgm.infer.objectives.vimco.VIMCO` (K >= 2);
 * ``iwae`` — Pyro's ``RenyiELBO(alpha=0, vectorize_particles=True)`` on the Gaussian
   VAE of :mod:`benchmarks.plain_vae` (depth is ignored: one latent layer);
-* ``dvae_pp`` — :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` (analytic KL, PCD
+* ``dvae_pp`` — :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` (analytic KL, PCD
   for :math:`\nabla \log Z`, ``vectorize_particles=True``, its default 100 chains and
   100 sweeps per step) on :func:`~pyro_dgm.models.dvae.build_dvae_pp`: an RBM of
   100 + 100 units, overlapping-exponential smoothing at :math:`\beta = 5`, linear
@@ -49,10 +49,10 @@ from benchmarks.plain_sbn import (
 )
 from benchmarks.plain_vae import GaussianVAE, iwae_log_weights, iwae_surrogate
 from pyro_dgm.distributions.gibbs import INITIAL_ON_PROBABILITY
-from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.dvae_pp import DEFAULT_NUM_CHAINS, DEFAULT_NUM_SWEEPS, DVAEPlusPlusELBO
-from pyro_dgm.infer.rws import ReweightedWakeSleep
-from pyro_dgm.infer.vimco import VIMCO
+from pyro_dgm.infer.objectives.bihm import BiHMELBO
+from pyro_dgm.infer.objectives.dvae_pp import DEFAULT_NUM_CHAINS, DEFAULT_NUM_SWEEPS, DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.rws import ReweightedWakeSleep
+from pyro_dgm.infer.objectives.vimco import VIMCO
 from pyro_dgm.models.dvae import PRIOR_SITE, build_dvae_pp
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide

@@ -39,9 +39,9 @@ from pyro_dgm.cli.checkpoint import capture_rng_state, load_checkpoint, restore_
 from pyro_dgm.data import BinarizedBatches, load_dataset
 from pyro_dgm.data.registry import DNA_SPLIT_NOTE, get_dataset_spec
 from pyro_dgm.infer import BiHMELBO, ReweightedWakeSleep
-from pyro_dgm.infer.sbn_importance import sbn_importance_estimate
-from pyro_dgm.infer.sbn_partition import estimate_sbn_log_partition_squared
-from pyro_dgm.infer.weight_penalty import PenalisedObjective
+from pyro_dgm.bihm.sbn_importance import sbn_importance_estimate
+from pyro_dgm.bihm.sbn_partition import estimate_sbn_log_partition_squared
+from pyro_dgm.infer.objectives.weight_penalty import PenalisedObjective
 from pyro_dgm.models import BottomUpGuide, SigmoidBeliefNet
 from pyro_dgm.models.sbn import BIHM_L1_STRENGTH
 

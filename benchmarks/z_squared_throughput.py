@@ -5,7 +5,7 @@ Measured in one run, so every number shares the machine's state at that moment:
 * the machine's float32 matrix-product rate (GFLOP/s, 2 flops per multiply-add),
   from square products — the limit no implementation of Eq. 7 can beat;
 * the flops per outer sample of the fast path
-  (:func:`~pyro_dgm.infer.sbn_partition.multiply_adds_per_outer_sample`), hence the
+  (:func:`~pyro_dgm.bihm.sbn_partition.multiply_adds_per_outer_sample`), hence the
   floor on time per sample and the ceiling on samples/s;
 * samples/s of the fast path (:func:`estimate_sbn_log_partition_squared`), of the
   same path with its fused element-wise kernels run eagerly (not compiled), of a
@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from pyro_dgm import compilation
-from pyro_dgm.infer.partition import estimate_log_partition_squared
-from pyro_dgm.infer.sbn_partition import (
+from pyro_dgm.bihm.sbn_partition import (
     DEFAULT_CHUNK_SIZE,
     estimate_sbn_log_partition_squared,
     multiply_adds_per_outer_sample,
 )
+from pyro_dgm.infer.estimators.bihm_partition import estimate_log_partition_squared
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 

@@ -34,6 +34,8 @@ from pyro import poutine
 from pyro.infer import SVI
 from pyro.optim import Adam
 
+from pyro_dgm.bihm.gibbs_sampling import inpaint
+from pyro_dgm.bihm.sbn_partition import estimate_sbn_log_partition_squared
 from pyro_dgm.cli.main import main as pyro_dgm_main
 from pyro_dgm.data import BinarizedBatches, embedded_mnist, embedded_mnist_labels, static_binarize
 from pyro_dgm.diagnostics import (
@@ -49,8 +51,6 @@ from pyro_dgm.diagnostics import (
     save_inpainting_grid,
 )
 from pyro_dgm.infer import BiHMELBO, DVAEPlusPlusELBO, log_likelihood, log_mean_exp
-from pyro_dgm.infer.bihm_gibbs import inpaint
-from pyro_dgm.infer.sbn_partition import estimate_sbn_log_partition_squared
 from pyro_dgm.models import BottomUpGuide, SigmoidBeliefNet
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae import DiscreteVAE, binary_limit_pair, build_dvae_pp, sample_images

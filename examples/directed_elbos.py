@@ -21,7 +21,7 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 
 from example_utils import load_data, parser, report_log_likelihood, train
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.models.dvae_base import binary_limit_pair

@@ -18,8 +18,8 @@ from pyro.infer import SVI
 from pyro.optim import Adam
 
 from example_utils import load_data, parser, report_binary_limit, train
-from pyro_dgm.infer.dvae import DVAEELBO
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.dvae import DVAEELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae import build_dvae_pp
 from pyro_dgm.models.dvae_smoothing import SMOOTHERS, is_spike, is_tempered

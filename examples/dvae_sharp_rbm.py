@@ -19,7 +19,7 @@ from pyro.infer import SVI
 from pyro.optim import Adam
 
 from example_utils import load_data, parser, report_binary_limit, train
-from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
+from pyro_dgm.infer.objectives.dvae_sharp import DVAESharpELBO, GumBoltELBO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae_sharp import RELAXATIONS, build_dvae_sharp
 

@@ -14,7 +14,7 @@ import torch
 from pyro.infer import SVI
 
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
-from pyro_dgm.infer.log_likelihood import log_likelihood
+from pyro_dgm.infer.estimators.log_likelihood import log_likelihood
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 
 TEST_SEED = 1234

@@ -7,7 +7,7 @@ With n independent exact draws, the empirical TV exceeds
 with probability at most ``false_alarm``: the first term bounds E[TV] (Jensen on each
 |p-hat_s - p_s|), the second is McDiarmid's deviation (one draw moves TV by at most 1/n).
 States of binary vectors are indexed by their most-significant-bit-first code, the order
-of :func:`pyro_dgm.infer.exact.all_binary_configurations`.
+of :func:`pyro_dgm.infer.estimators.exact.all_binary_configurations`.
 """
 
 from __future__ import annotations

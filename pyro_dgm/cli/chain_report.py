@@ -3,7 +3,7 @@ r"""R-hat and ESS of the Markov chains that ``pyro-dgm sample --gibbs`` and ``py
 * ``sample --gibbs N``: BiHM's :math:`p^*` Gibbs chains, one per sample, started from
   ancestral draws of :math:`p`. After every sweep each chain records, vectorised over
   chains, its energy :math:`-\log \tilde p^*(x, h)`
-  (:func:`~pyro_dgm.infer.bihm_gibbs.unnormalized_log_p_star`) and the mean activation
+  (:func:`~pyro_dgm.bihm.gibbs_sampling.unnormalized_log_p_star`) and the mean activation
   of every layer :math:`x, h_1, \dots, h_L`; :func:`~pyro_dgm.diagnostics.chain_diagnostics.trace_summary`
   gives their R-hat and bulk/tail ESS.
 * ``evaluate`` on a model with an RBM prior: a copy of the persistent chains saved in
@@ -27,18 +27,17 @@ from typing import Any
 
 import torch
 
+from pyro_dgm.bihm.gibbs_sampling import GibbsState, gibbs_sweep, initial_state_from_model, unnormalized_log_p_star
 from pyro_dgm.cli.registry import BuiltModel
-from pyro_dgm.diagnostics.arviz_conversion import chains_to_inference_data
+from pyro_dgm.diagnostics.arviz_conversion import chains_to_inference_data, traces_to_inference_data
 from pyro_dgm.diagnostics.chain_diagnostics import (
     MIN_NUM_STEPS,
     chain_summary,
     known_chain_layout,
     record_block_gibbs,
     trace_summary,
-    traces_to_inference_data,
 )
 from pyro_dgm.distributions.gibbs import PersistentChains
-from pyro_dgm.infer.bihm_gibbs import GibbsState, gibbs_sweep, initial_state_from_model, unnormalized_log_p_star
 from pyro_dgm.models.sbn import OBSERVED_SITE, SigmoidBeliefNet, latent_site_name
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 
@@ -80,7 +79,7 @@ def _scalar_rows(names: list[str]) -> list[tuple[str, str, str, str]]:
 def record_p_star_chains(
     model: SigmoidBeliefNet, guide: BottomUpGuide, num_chains: int, num_sweeps: int
 ) -> tuple[GibbsState, dict[str, torch.Tensor]]:
-    r""":func:`~pyro_dgm.infer.bihm_gibbs.sample_p_star` that also records a trace per sweep.
+    r""":func:`~pyro_dgm.bihm.gibbs_sampling.sample_p_star` that also records a trace per sweep.
 
     Draws exactly what ``sample_p_star(model, guide, num_chains, num_sweeps)`` draws from
     the same RNG state (recording takes no random numbers).

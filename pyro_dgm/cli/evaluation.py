@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from pyro_dgm.cli.registry import BuiltModel
 from pyro_dgm.diagnostics import importance_summary
 from pyro_dgm.diagnostics.importance_diagnostics import MIN_PSIS_NUM_SAMPLES
+from pyro_dgm.infer.estimators.log_likelihood import log_likelihood
 from pyro_dgm.infer.importance import effective_sample_size, log_mean_exp
-from pyro_dgm.infer.log_likelihood import log_likelihood
 from pyro_dgm.infer.validation import check_observed_data
 
 DATA_BLOCK_SIZE = 100

@@ -22,6 +22,7 @@ from typing import Any
 import pyro
 import torch
 
+from pyro_dgm.bihm.gibbs_sampling import inpaint
 from pyro_dgm.cli.chain_report import (
     DEFAULT_CHAIN_SWEEPS,
     ChainDiagnostics,
@@ -48,7 +49,6 @@ from pyro_dgm.data import (
 )
 from pyro_dgm.diagnostics import save_image_grid, save_inpainting_grid
 from pyro_dgm.diagnostics.chain_diagnostics import MIN_NUM_STEPS
-from pyro_dgm.infer.bihm_gibbs import inpaint
 from pyro_dgm.infer.validation import ObservedDataError, check_observed_data
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide

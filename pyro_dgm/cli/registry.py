@@ -20,22 +20,22 @@ import torch
 from pyro_dgm.data import dataset_info
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
 from pyro_dgm.distributions import RBM
-from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.dvae import DVAEELBO
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
-from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
-from pyro_dgm.infer.rbm_partition import estimate_log_partition
-from pyro_dgm.infer.rws import ReweightedWakeSleep
-from pyro_dgm.infer.tcvae import TCVAE_ELBO
-from pyro_dgm.infer.vimco import VIMCO
+from pyro_dgm.infer.estimators.rbm_partition import estimate_log_partition
+from pyro_dgm.infer.objectives.bihm import BiHMELBO
+from pyro_dgm.infer.objectives.dvae import DVAEELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.dvae_sharp import DVAESharpELBO, GumBoltELBO
+from pyro_dgm.infer.objectives.rws import ReweightedWakeSleep
+from pyro_dgm.infer.objectives.tcvae import TCVAE_ELBO
+from pyro_dgm.infer.objectives.vimco import VIMCO
 from pyro_dgm.models.annealing import DVAESchedule
+from pyro_dgm.models.bvae import BidirectionalVAE, GaussianLatentVAE, UnidirectionalVAE
 from pyro_dgm.models.conv_dvae_pp import GLOBAL_SITE, TABLE3_BASELINES, ConvDVAEPP, table3_config
 from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.models.dvae import PRIOR_SITE, DiscreteVAE, build_dvae_pp
 from pyro_dgm.models.dvae_base import binary_limit_pair, sample_images
 from pyro_dgm.models.dvae_sharp import build_dvae_sharp
 from pyro_dgm.models.sbn import SigmoidBeliefNet
-from pyro_dgm.models.bvae import BidirectionalVAE, GaussianLatentVAE, UnidirectionalVAE
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
 from pyro_dgm.nn.bidirectional_networks import bidirectional_mlp
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyro_dgm.cli.registry import ConfigurationError
-from pyro_dgm.infer.vimco import VIMCO
+from pyro_dgm.infer.objectives.vimco import VIMCO
 from pyro_dgm.models.dvae_smoothing import SMOOTHERS, is_spike
 
 MIN_NUM_PARTICLES = {"vimco": VIMCO.MIN_NUM_PARTICLES}

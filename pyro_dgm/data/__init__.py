@@ -7,6 +7,9 @@ verified by SHA-256 (pinned, or recorded on first use), and never needed at all 
 ``embedded_mnist``, a 5000-image MNIST subset shipped with the package.
 :class:`BinarizedBatches` iterates over epochs of minibatches, re-binarising every
 epoch, and resumes mid-run from its ``state_dict``. See ``docs/data.md``.
+
+May import: nothing else from :mod:`pyro_dgm`, so that the datasets stand apart from every
+model; only :mod:`pyro_dgm.cli` uses them.
 """
 
 from pyro_dgm.data.binarize import dynamic_binarize, static_binarize

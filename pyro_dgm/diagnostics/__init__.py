@@ -9,6 +9,10 @@
   :func:`record_block_gibbs` (RBM chains recorded sweep by sweep);
 - :mod:`~pyro_dgm.diagnostics.plots_images` and :mod:`~pyro_dgm.diagnostics.plots_curves`:
   PNG figures (Agg canvas, no display). See ``docs/evaluation.md``.
+
+May import: :mod:`pyro_dgm.infer` (the importance weights and estimators it diagnoses),
+:mod:`pyro_dgm.models`, :mod:`pyro_dgm.nn`, :mod:`pyro_dgm.distributions`, ArviZ and
+matplotlib; not :mod:`pyro_dgm.bihm` (its peer) or :mod:`pyro_dgm.cli`.
 """
 
 from pyro_dgm.diagnostics.arviz_conversion import (
@@ -16,6 +20,7 @@ from pyro_dgm.diagnostics.arviz_conversion import (
     chains_to_inference_data,
     guide_samples_to_inference_data,
     importance_weights_to_inference_data,
+    traces_to_inference_data,
 )
 from pyro_dgm.diagnostics.chain_diagnostics import (
     RHAT_THRESHOLD,
@@ -25,7 +30,6 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     record_block_gibbs,
     tail_ess,
     trace_summary,
-    traces_to_inference_data,
 )
 from pyro_dgm.diagnostics.importance_diagnostics import (
     PSIS_KHAT_THRESHOLD,

@@ -18,6 +18,9 @@ Three kinds of draws come out of a deep generative model with discrete latents:
   ``(num_steps, num_chains)`` → group ``posterior`` with ``state`` of dims
   ``(chain, draw, unit)``, ``mean_activation`` (the share of units on) and
   ``energy``, of dims ``(chain, draw)``.
+  Named scalar traces ``{name: (num_steps, num_chains)}`` (e.g. the energy of each
+  chain after each sweep) → group ``posterior``, one variable of dims ``(chain, draw)``
+  per name (:func:`traces_to_inference_data`).
 
 The container is the one of the ArviZ line in use
 (:mod:`pyro_dgm.diagnostics.arviz_backend`): ``arviz.InferenceData`` with ``arviz`` < 1,
@@ -238,3 +241,35 @@ def chains_posterior(
         posterior["energy"] = to_numpy(energies.transpose(0, 1))
     coords = {UNIT_DIM: list(unit_names) if unit_names is not None else list(range(num_units))}
     return sample_dataset(posterior, dims={"state": [UNIT_DIM]}, coords=coords)
+
+
+def checked_traces(traces: Mapping[str, ArrayLike]) -> dict[str, torch.Tensor]:
+    """Validate named scalar traces: a non-empty mapping of ``(num_steps, num_chains)`` tensors of one shape."""
+    if not isinstance(traces, Mapping) or not traces:
+        raise ValueError("traces must be a non-empty mapping of name to a (num_steps, num_chains) trace")
+    checked = {name: checked_tensor(trace, f"traces['{name}']", ndim=2) for name, trace in traces.items()}
+    first_name, first = next(iter(checked.items()))
+    for name, trace in checked.items():
+        if trace.shape != first.shape:
+            raise ValueError(
+                f"traces['{name}'] has shape {tuple(trace.shape)} but traces['{first_name}'] has "
+                f"{tuple(first.shape)}: every trace needs the same (num_steps, num_chains)"
+            )
+    return checked
+
+
+def traces_to_inference_data(traces: Mapping[str, ArrayLike]) -> Any:
+    """Named scalar traces ``(num_steps, num_chains)`` as ``posterior`` variables of dims ``(chain, draw)``.
+
+    Example:
+        >>> idata = traces_to_inference_data({"energy": torch.randn(100, 4)})
+        >>> idata["posterior"]["energy"].dims
+        ('chain', 'draw')
+    """
+    return make_tree(posterior=traces_posterior(traces))
+
+
+def traces_posterior(traces: Mapping[str, ArrayLike]) -> xarray.Dataset:
+    """The ``posterior`` group of :func:`traces_to_inference_data` as an ``xarray.Dataset``."""
+    checked = checked_traces(traces)
+    return sample_dataset({name: to_numpy(trace.transpose(0, 1)) for name, trace in checked.items()})

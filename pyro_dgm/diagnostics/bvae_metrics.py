@@ -1,7 +1,7 @@
 r"""Evaluation metrics of the BVAE paper (Kosko & Adigun, Sec. IV-E) for Gaussian-latent VAEs.
 
 * IW NLL — :math:`-\log \frac1K \sum_k p(x, z_k)/q(z_k \mid x)` per data point
-  (Burda et al. 2016), through :func:`pyro_dgm.infer.log_likelihood.log_likelihood`;
+  (Burda et al. 2016), through :func:`pyro_dgm.infer.estimators.log_likelihood.log_likelihood`;
 * active units (Eq. 41, Burda et al.) — latent dims whose posterior mean varies
   over the data: :math:`\mathrm{AU} = \sum_d \mathbb I[\operatorname{Cov}_x(\mathbb E_{q(z \mid x)}[z_d]) \ge \epsilon]`;
 * PSNR and SSIM (Wang et al. 2004) of reconstructions against targets;
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from torch.distributions import Distribution
 
-from pyro_dgm.infer.log_likelihood import log_likelihood
+from pyro_dgm.infer.estimators.log_likelihood import log_likelihood
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 r""":math:`\epsilon` of Eq. (41) (Burda et al. 2016)."""

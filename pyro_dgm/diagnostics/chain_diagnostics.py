@@ -36,9 +36,15 @@ import numpy as np
 import torch
 import xarray
 
+from pyro_dgm.diagnostics import arviz_backend, arviz_conversion
 from pyro_dgm.diagnostics._tensors import ArrayLike, checked_tensor, to_numpy
-from pyro_dgm.diagnostics import arviz_backend
-from pyro_dgm.diagnostics.arviz_conversion import checked_chains, chains_posterior, make_tree, sample_dataset
+from pyro_dgm.diagnostics.arviz_conversion import (
+    checked_chains,
+    checked_traces,
+    chains_posterior,
+    sample_dataset,
+    traces_posterior,
+)
 from pyro_dgm.distributions.argument_checks import check_int
 from pyro_dgm.distributions.gibbs import block_gibbs
 from pyro_dgm.distributions.rbm import RBM
@@ -161,30 +167,10 @@ def chain_summary(states: ArrayLike, energies: ArrayLike | None = None) -> dict[
 
 
 def _checked_traces(traces: Mapping[str, ArrayLike]) -> dict[str, torch.Tensor]:
-    if not isinstance(traces, Mapping) or not traces:
-        raise ValueError("traces must be a non-empty mapping of name to a (num_steps, num_chains) trace")
-    checked = {name: _checked_trace(checked_tensor(trace, f"traces['{name}']", ndim=2), f"traces['{name}']")
-               for name, trace in traces.items()}
-    first_name, first = next(iter(checked.items()))
+    checked = checked_traces(traces)
     for name, trace in checked.items():
-        if trace.shape != first.shape:
-            raise ValueError(
-                f"traces['{name}'] has shape {tuple(trace.shape)} but traces['{first_name}'] has "
-                f"{tuple(first.shape)}: every trace needs the same (num_steps, num_chains)"
-            )
+        _checked_trace(trace, f"traces['{name}']")
     return checked
-
-
-def traces_to_inference_data(traces: Mapping[str, ArrayLike]) -> Any:
-    """Named scalar traces ``(num_steps, num_chains)`` as ``posterior`` variables of dims ``(chain, draw)``.
-
-    Example:
-        >>> idata = traces_to_inference_data({"energy": torch.randn(100, 4)})
-        >>> idata["posterior"]["energy"].dims
-        ('chain', 'draw')
-    """
-    checked = _checked_traces(traces)
-    return make_tree(posterior=sample_dataset({name: to_numpy(trace.transpose(0, 1)) for name, trace in checked.items()}))
 
 
 def trace_summary(traces: Mapping[str, ArrayLike]) -> dict[str, float]:
@@ -208,7 +194,7 @@ def trace_summary(traces: Mapping[str, ArrayLike]) -> dict[str, float]:
     checked = _checked_traces(traces)
     num_steps, num_chains = next(iter(checked.values())).shape
     summary = {"num_steps": float(num_steps), "num_chains": float(num_chains)}
-    return {**summary, **_summarise(traces_to_inference_data(checked).posterior, list(checked))}
+    return {**summary, **_summarise(traces_posterior(checked), list(checked))}
 
 
 def record_block_gibbs(rbm: RBM, states: torch.Tensor, num_sweeps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,3 +239,16 @@ def record_block_gibbs(rbm: RBM, states: torch.Tensor, num_sweeps: int) -> tuple
     with torch.no_grad():
         energies = -rbm.unnormalized_log_prob(trace)
     return trace, energies
+
+
+def __getattr__(name: str) -> Any:
+    """``traces_to_inference_data``, moved to :mod:`~pyro_dgm.diagnostics.arviz_conversion`, with a warning, for one release."""
+    if name == "traces_to_inference_data":
+        warnings.warn(
+            f"{__name__}.{name} moved to {arviz_conversion.__name__}.{name}; import it from there "
+            "(the old path will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return arviz_conversion.traces_to_inference_data
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

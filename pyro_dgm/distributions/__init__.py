@@ -20,6 +20,9 @@
   spike smoothers (:mod:`pyro_dgm.distributions.kl`).
 
 See ``docs/distributions/``.
+
+May import: torch, Pyro and :mod:`pyro_dgm.compilation`; nothing above (the bottom of the
+model stack: distributions know nothing of networks, models or objectives).
 """
 
 from pyro_dgm.distributions.binary_limit import BinaryLimit

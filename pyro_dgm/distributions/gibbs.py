@@ -21,15 +21,12 @@ directly (DVAE++ Sec. 5).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from pyro_dgm.distributions.argument_checks import check_int
-from pyro_dgm.distributions.bipartite_fields import is_shared_across_batch
-
-if TYPE_CHECKING:  # the RBM module imports this one; no runtime cycle
-    from pyro_dgm.distributions.rbm import RBM
+from pyro_dgm.distributions.gibbs_sweeps import sweep_blocks
+from pyro_dgm.distributions.rbm import RBM
 
 INITIAL_ON_PROBABILITY = 0.5
 """Chains start from independent fair coin flips: no state is favoured before the first sweep."""
@@ -63,50 +60,7 @@ def block_gibbs(rbm: RBM, z1: torch.Tensor, num_sweeps: int) -> tuple[torch.Tens
         # the caller's states are checked once; the sweeps' own draws are binary by construction,
         # so the loop draws as conditional2(z1).sample() does, without re-validating every block
         rbm._check_block(z1, rbm.num_units1, "z1")
-        if _has_shared_parameters(rbm):
-            return _sweep_shared_rbm(rbm, z1, num_sweeps)
-        for _ in range(num_sweeps):
-            z2 = rbm._draw2(z1)
-            z1 = rbm._draw1(z2)
-    return z1, z2
-
-
-def _has_shared_parameters(rbm: RBM) -> bool:
-    """Whether the RBM is one RBM in memory, whatever its batch shape (unbatched, or expanded by plates)."""
-    return (
-        is_shared_across_batch(rbm.bias1, 1)
-        and is_shared_across_batch(rbm.bias2, 1)
-        and is_shared_across_batch(rbm.weight, 2)
-    )
-
-
-def _sweep_shared_rbm(rbm: RBM, z1: torch.Tensor, num_sweeps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    r""":func:`block_gibbs` for an RBM shared by its batch: every chain a row of two GEMMs per sweep.
-
-    Per half-sweep: ``addmm`` (the bias enters the GEMM's accumulator), ``sigmoid_``,
-    ``uniform_`` and ``lt_`` on preallocated buffers, so the loop allocates nothing and
-    makes four calls, which matters when the GEMMs are small (100 chains of a 100 + 100
-    RBM take microseconds per product). The draws are those of
-    :meth:`RBM._draw2` / :meth:`RBM._draw1`, :math:`\mathbb 1[u < \sigma(\text{field})]`,
-    with the uniforms in the same order.
-    """
-    batch_ndim = len(rbm.batch_shape)
-    first = (0,) * batch_ndim
-    bias1, bias2, weight = rbm.bias1[first], rbm.bias2[first], rbm.weight[first]
-    leading_shape = torch.broadcast_shapes(z1.shape[:-1], rbm.batch_shape)
-    num_rows = leading_shape.numel()
-    state1 = z1.expand(leading_shape + z1.shape[-1:]).reshape(num_rows, rbm.num_units1).clone()
-    state2 = z1.new_empty(num_rows, rbm.num_units2)
-    field1, field2 = torch.empty_like(state1), torch.empty_like(state2)
-    for _ in range(num_sweeps):
-        torch.addmm(bias2, state1, weight, out=field2).sigmoid_()
-        state2.uniform_().lt_(field2)
-        torch.addmm(bias1, state2, weight.mT, out=field1).sigmoid_()
-        state1.uniform_().lt_(field1)
-    return (
-        state1.reshape(leading_shape + (rbm.num_units1,)),
-        state2.reshape(leading_shape + (rbm.num_units2,)),
-    )
+        return sweep_blocks(rbm.bias1, rbm.bias2, rbm.weight, z1, num_sweeps)
 
 
 class PersistentChains(torch.nn.Module):

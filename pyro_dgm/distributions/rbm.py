@@ -47,8 +47,8 @@ from pyro_dgm.distributions.binary_states import (
     cached_binary_configurations,
     enumerate_binary_support,
 )
-from pyro_dgm.distributions.bipartite_fields import draw_bernoulli_, vector_matrix_product
-from pyro_dgm.distributions.gibbs import block_gibbs
+from pyro_dgm.distributions.bipartite_fields import vector_matrix_product
+from pyro_dgm.distributions.gibbs_sweeps import sweep_blocks
 from pyro_dgm.distributions.independent_bernoulli import is_binary
 
 MAX_ENUMERATED_UNITS = 20
@@ -495,14 +495,6 @@ class RBM(TorchDistribution):
         """:math:`a_1 + W z_2`, the logits of :math:`p(z_1 \\mid z_2)`: one GEMM with :math:`W^\\top` read in place."""
         return self.bias1 + vector_matrix_product(z2, self.weight.mT)
 
-    def _draw2(self, z1: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_2 \sim p(z_2 \mid z_1)` without checks or autograd (:func:`draw_bernoulli_`)."""
-        return draw_bernoulli_(self._field2(z1))
-
-    def _draw1(self, z2: torch.Tensor) -> torch.Tensor:
-        r"""A draw of :math:`z_1 \sim p(z_1 \mid z_2)` without checks or autograd (:func:`draw_bernoulli_`)."""
-        return draw_bernoulli_(self._field1(z2))
-
     def _check_block(self, value: torch.Tensor, size: int, name: str) -> None:
         _check_last_dim(value, size, name)
         if self._validate_args:
@@ -600,7 +592,7 @@ class RBM(TorchDistribution):
             else:
                 shape = sample_shape + self.batch_shape + (self.num_units1,)
                 start = torch.randint(0, 2, shape, device=self.bias1.device).to(self.bias1.dtype)
-                z1, z2 = block_gibbs(self, start, num_sweeps)
+                z1, z2 = sweep_blocks(self.bias1, self.bias2, self.weight, start, num_sweeps)
         return torch.cat([z1, z2], dim=-1)
 
     # ----- moments and enumeration of the support (new in issue 18) ------------------------

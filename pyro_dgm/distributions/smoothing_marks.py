@@ -1,7 +1,7 @@
 r"""The mark a model puts on a site :math:`\zeta \sim r(\zeta \mid z)` that smooths a binary site.
 
 Models write ``infer=smooths("z", units)`` on the smoothed site; the DVAE/DVAE++
-objectives (:mod:`pyro_dgm.infer.smoothed_latents`) read it to pair each group of
+objectives (:mod:`pyro_dgm.infer.objectives.smoothed_latents`) read it to pair each group of
 :math:`\zeta` with the binary units it smooths. It lives here, beside the smoothing
 transformations, so that models can mark their sites without importing any objective.
 """

@@ -1,49 +1,78 @@
-"""Objectives (``pyro.infer.ELBO`` subclasses) and estimators for discrete-latent models.
+"""Inference: the objectives that train a model, and the estimators that evaluate it.
 
-Objectives, one per module, all usable as ``SVI(model, guide, optim, loss=...)``:
+Two subpackages over a shared core, so that what trains and what measures stay apart:
 
-- :class:`BiHMELBO` — the bidirectional Helmholtz machine bound 2 log E_q[√(p/q)]
-  (BiHM Eq. 4) with its importance-sampled gradient (Eq. 6);
-- :class:`ReweightedWakeSleep` — wake-θ, wake-φ, sleep-φ with per-data-point weights
-  (minibatch-correct, unlike Pyro's own, issue #2220);
-- :class:`VIMCO` — the K-sample IWAE bound with leave-one-out baselines, so discrete
-  guides get gradients (unlike ``RenyiELBO(alpha=0)``, issue #3289);
-- the DVAE/DVAE++ objectives for smoothed discrete latents (:mod:`.dvae_pp`, :mod:`.dvae`);
-- :class:`DVAESharpELBO` / :class:`GumBoltELBO` — the K-sample importance-weighted bound
-  with relaxed Boltzmann priors (DVAE#, GumBolt; :mod:`.dvae_sharp`).
+- :mod:`pyro_dgm.infer.objectives` — ``pyro.infer.ELBO`` subclasses, one per module, all
+  usable as ``SVI(model, guide, optim, loss=...)``: :class:`BiHMELBO` (BiHM Eq. 4 with the
+  gradient of Eq. 6), :class:`ReweightedWakeSleep` (per-data-point weights, unlike Pyro's
+  own, issue #2220), :class:`VIMCO` (the K-sample bound with leave-one-out baselines, so
+  discrete guides get gradients, unlike ``RenyiELBO(alpha=0)``, issue #3289), the DVAE /
+  DVAE++ objectives for smoothed binary latents (:class:`DVAEELBO`,
+  :class:`DVAEPlusPlusELBO`), DVAE# and GumBolt (:class:`DVAESharpELBO`,
+  :class:`GumBoltELBO`), β-TCVAE, and the machinery they share (smoothed latents, their
+  analytic KL, the RBM's log Z term, the weight penalty);
+- :mod:`pyro_dgm.infer.estimators` — what is computed after training:
+  :func:`log_likelihood` (importance-weighted log p(x), chunked), BiHM's
+  :func:`estimate_log_partition_squared` (Eq. 7) and :func:`bihm_log_likelihood`
+  (log p*(x)), RBM log Z by :func:`annealed_importance_sampling` and
+  :func:`parallel_tempering` (:func:`estimate_log_partition` picks exact when
+  enumerable), and exact enumeration, the ground truth of the tests
+  (:func:`enumerate_latents`);
+- the core both build on: :mod:`~pyro_dgm.infer.importance` (per-data-point importance
+  weights from one vectorised trace pair) and :mod:`~pyro_dgm.infer.validation` (strict
+  model/guide checks that name the site).
 
-Estimators: :func:`log_likelihood` (importance-weighted log p(x), chunked), BiHM's
-:func:`estimate_log_partition_squared` (Eq. 7) and :func:`bihm_log_likelihood`
-(log p*(x)), RBM log Z by :func:`annealed_importance_sampling` and :func:`parallel_tempering`
-(:func:`estimate_log_partition` picks exact when enumerable). Ground truth for tests:
-:func:`enumerate_latents`. See ``docs/objectives.md``.
+This module re-exports the public names of all three, so ``from pyro_dgm.infer import
+BiHMELBO, log_likelihood`` works as before. BiHM's fast tools for sigmoid belief nets
+(Z², Gibbs sampling from p*, inpainting) know the models, so they live above, in
+:mod:`pyro_dgm.bihm`.
+
+**May import** (``docs/architecture.md``): the core imports :mod:`pyro_dgm.distributions`,
+:mod:`pyro_dgm.nn`, :mod:`pyro_dgm.models` and Pyro; the objectives import the core and
+those; the estimators import the objectives, the core and those. Never
+:mod:`pyro_dgm.bihm`, :mod:`pyro_dgm.diagnostics`, :mod:`pyro_dgm.data` or
+:mod:`pyro_dgm.cli`. The module paths from before this layout (``pyro_dgm.infer.bihm``,
+``pyro_dgm.infer.sbn_partition``, ...) still import, with a ``DeprecationWarning``, for
+one release (:mod:`~pyro_dgm.infer._moved_modules`).
 """
 
-from pyro_dgm.infer.ais import AISEstimate, annealed_importance_sampling
-from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.dvae import DVAEELBO
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
-from pyro_dgm.infer.dvae_sharp import DVAESharpELBO, GumBoltELBO
-from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
+from pyro_dgm.distributions.smoothing_marks import smooths
+from pyro_dgm.infer import _moved_modules
+from pyro_dgm.infer.estimators import (
+    AISEstimate,
+    BiHMLogLikelihoodEstimate,
+    LogLikelihoodEstimate,
+    LogPartitionEstimate,
+    ParallelTemperingEstimate,
+    PartitionEstimate,
+    all_binary_configurations,
+    annealed_importance_sampling,
+    bihm_log_likelihood,
+    enumerate_latents,
+    estimate_log_partition,
+    estimate_log_partition_squared,
+    log_likelihood,
+    parallel_tempering,
+)
 from pyro_dgm.infer.importance import (
     ImportanceWeightedObjective,
     WeightedParticles,
     effective_sample_size,
     log_mean_exp,
 )
-from pyro_dgm.infer.log_likelihood import LogLikelihoodEstimate, log_likelihood
-from pyro_dgm.infer.partition import (
-    BiHMLogLikelihoodEstimate,
-    PartitionEstimate,
-    bihm_log_likelihood,
-    estimate_log_partition_squared,
+from pyro_dgm.infer.objectives import (
+    VIMCO,
+    BiHMELBO,
+    DVAEELBO,
+    DVAEPlusPlusELBO,
+    DVAESharpELBO,
+    GumBoltELBO,
+    ReweightedWakeSleep,
+    WakeSleepLosses,
 )
-from pyro_dgm.infer.parallel_tempering import ParallelTemperingEstimate, parallel_tempering
-from pyro_dgm.infer.rbm_partition import LogPartitionEstimate, estimate_log_partition
-from pyro_dgm.infer.rws import ReweightedWakeSleep, WakeSleepLosses
-from pyro_dgm.distributions.smoothing_marks import smooths
 from pyro_dgm.infer.validation import check_guide_covers_model
-from pyro_dgm.infer.vimco import VIMCO
+
+_moved_modules.install()
 
 __all__ = [
     "AISEstimate",

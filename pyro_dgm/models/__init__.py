@@ -6,6 +6,9 @@
 - :class:`TinySBN` (with :func:`distinct_binary_data`): a Helmholtz machine small enough
   to enumerate, for examples and exact checks.
 - :class:`RelaxedBoltzmannVAE` (DVAE#, GumBolt) via :func:`build_dvae_sharp` / :func:`build_gumbolt`.
+
+May import: :mod:`pyro_dgm.nn`, :mod:`pyro_dgm.distributions`, Pyro and torch. Never
+:mod:`pyro_dgm.infer`: a model knows nothing of the objective that trains it.
 """
 
 from pyro_dgm.models.bvae import BidirectionalVAE, UnidirectionalVAE

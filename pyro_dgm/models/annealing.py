@@ -20,8 +20,8 @@ as the CLI's trainer does with ``step_kwargs``). :class:`DVAESchedule` gives
 
 Objectives and warm-up: the models wrap every latent site of model and guide in
 ``poutine.scale(kl_weight)``; :class:`~pyro.infer.Trace_ELBO`,
-:class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` and
-:class:`~pyro_dgm.infer.dvae.DVAEELBO` all multiply the KL by it (the latter two through
+:class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` and
+:class:`~pyro_dgm.infer.objectives.dvae.DVAEELBO` all multiply the KL by it (the latter two through
 the prior site's scale). Importance-weighted objectives (IWAE, RWS, BiHM) would weight
 :math:`p(h)/q(h)` by a power and are not meant to be warmed up.
 """

@@ -37,7 +37,7 @@ left and every ELBO of :mod:`pyro.infer` applies as is:
 * β-VAE: ``model(x, beta=β)`` / ``guide(x, beta=β)`` scale the latent site by β in
   both model and guide with :func:`pyro.poutine.scale` (Pyro's KL-annealing idiom),
   so any ELBO estimates :math:`\mathbb E_q \ln p(x \mid z) - \beta\,\mathrm{KL}(q \| p)`;
-* β-TCVAE: :class:`pyro_dgm.infer.tcvae.TCVAE_ELBO`;
+* β-TCVAE: :class:`pyro_dgm.infer.objectives.tcvae.TCVAE_ELBO`;
 * IWAE: ``RenyiELBO(alpha=0, num_particles=K, vectorize_particles=True)``; Pyro
   1.9 sums log-densities only over plates *not* shared by all sites
   (``get_dependent_plate_dims``), so with every site in the data plate it forms one

@@ -35,19 +35,19 @@ the local ones. All conditionals are SE-ResNets (Sec. 6.2, :mod:`pyro_dgm.nn.se_
 Rolfe's spike-and-exponential smoothing, binary (smoothed Bernoulli) local groups, and
 a directed factorial Bernoulli global prior. Sample sites are named in
 :func:`global_site` and friends; binary sites are marked per
-:mod:`pyro_dgm.infer.smoothed_latents`.
+:mod:`pyro_dgm.infer.objectives.smoothed_latents`.
 
 **Objectives.** :attr:`ConvDVAEPPConfig.objective` names the estimator each
 configuration needs (models import no objective): ``"dvae_pp"``,
-:class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` (the analytic KL of the RBM or
+:class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` (the analytic KL of the RBM or
 Bernoulli part, DVAE++ Eq. 4, 6-7, plus the Monte Carlo :class:`~pyro.infer.Trace_ELBO`
 terms of the normal local sites and the decoder); ``"dvae"``,
-:class:`~pyro_dgm.infer.dvae.DVAEELBO` (spike-and-X smoothing needs Rolfe's gradient);
+:class:`~pyro_dgm.infer.objectives.dvae.DVAEELBO` (spike-and-X smoothing needs Rolfe's gradient);
 ``"trace_elbo"``, :class:`~pyro.infer.Trace_ELBO` (no binary latents).
 
 Every site is in the data plate ``"data"`` (dim -1) of :func:`~pyro_dgm.models.plates.data_plate`,
 and every network accepts leading particle dims, so Pyro's vectorised particle plate
-and :func:`~pyro_dgm.infer.log_likelihood.log_likelihood` apply as is.
+and :func:`~pyro_dgm.infer.estimators.log_likelihood.log_likelihood` apply as is.
 
 Example::
 

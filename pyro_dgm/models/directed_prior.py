@@ -14,7 +14,7 @@ conditioned on the *smoothed* earlier layers,
 * ``"joint"`` — the :math:`(z, \zeta)` model of Fig. 2(c), sites ``"z1"``, ``"zeta1"``
   (marked ``infer=smooths("z1")``), ``"z2"``, ``"zeta2"``, ...; with the guide of Fig. 2(d)
   its ELBO is DVAE++ Eq. (4). Train with
-  :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` (closed-form Bernoulli KLs) or
+  :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` (closed-form Bernoulli KLs) or
   :class:`~pyro.infer.Trace_ELBO` (same bound, score-function term for :math:`z`).
 * ``"marginal"`` — :math:`z` summed out of both programs (Fig. 2e-f):
   :math:`\zeta_l \sim p(\zeta_l \mid \zeta_{<l}) = \sum_{z_l} r(\zeta_l \mid z_l)\,

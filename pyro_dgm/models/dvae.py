@@ -17,10 +17,10 @@ sides, DVAE++'s :math:`q(z_1 \mid x)\, q(z_2 \mid x, \zeta_1)` (Fig. 2d).
 
 Guides: :mod:`pyro_dgm.models.dvae_guides`. Objectives (``SVI(model, guide, optim, loss)``):
 
-* :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` — overlapping smoothers
+* :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` — overlapping smoothers
   (``overlapping_exponential``, ``overlapping_logistic``, ``mixture_of_ramps``): the
   closed-form KL of DVAE++ Eq. (6-7), :math:`\nabla \log Z` from persistent chains;
-* :class:`~pyro_dgm.infer.dvae.DVAEELBO` — spike smoothers (``spike_and_exponential``,
+* :class:`~pyro_dgm.infer.objectives.dvae.DVAEELBO` — spike smoothers (``spike_and_exponential``,
   ``spike_and_slab``): Rolfe's gradient (DVAE Eq. 11-12);
 * :class:`~pyro.infer.Trace_ELBO` — any smoother, unbiased but with a score-function
   term for ``"z"``; it evaluates the RBM's ``log_prob``, so it needs an enumerable RBM

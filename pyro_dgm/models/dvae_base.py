@@ -60,7 +60,7 @@ class SmoothedVAE(nn.Module):
 
     Subclasses build the :class:`~pyro_dgm.models.dvae_layout.LatentLayout` and implement
     :meth:`sample_smoothed`, which samples the binary prior and the smoothed sites
-    (marked for the DVAE objectives, :mod:`pyro_dgm.infer.smoothed_latents`) and returns
+    (marked for the DVAE objectives, :mod:`pyro_dgm.infer.objectives.smoothed_latents`) and returns
     :math:`\zeta_1, \dots, \zeta_k`.
 
     Args:

@@ -135,7 +135,7 @@ def kl_scale(kl_weight: float) -> poutine.messenger.Messenger:
     :math:`\log p(h) - \log q(h)` by :math:`w`, so an ELBO becomes
     :math:`\mathbb E_q[\log p(x \mid h)] - w\,\mathrm{KL}(q \,\|\, p)`. The observed site stays
     outside. :class:`~pyro.infer.Trace_ELBO` honours it through the sites' scales and
-    :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` through the prior site's scale.
+    :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` through the prior site's scale.
     """
     check_kl_weight(kl_weight)
     return poutine.scale(scale=float(kl_weight))

@@ -23,7 +23,7 @@ one site ``"z"`` holding :math:`\zeta` over all :math:`n_1 + n_2` units (:data:`
 The guide draws each group :math:`\zeta_j` from :math:`q(\zeta_j \mid x, \zeta_{<j})` (hierarchical, DVAE
 Eq. 10, or factorial) and assembles them at ``"z"`` with a ``Delta`` site, so the pair's weights
 are :math:`p(x \mid \zeta)\, p(\zeta) / \prod_j q(\zeta_j \mid \cdot)`. Train with
-:class:`~pyro_dgm.infer.dvae_sharp.DVAESharpELBO` (``GumBoltELBO`` for ``"gumbolt"``); evaluate in
+:class:`~pyro_dgm.infer.objectives.dvae_sharp.DVAESharpELBO` (``GumBoltELBO`` for ``"gumbolt"``); evaluate in
 the binary limit (:func:`~pyro_dgm.models.dvae_base.binary_limit_pair`): there ``"z"`` is the RBM
 itself and the guide's groups are Bernoulli, DVAE#'s evaluation in the discrete model.
 """
@@ -233,7 +233,7 @@ def build_dvae_sharp(
 ) -> tuple[RelaxedBoltzmannVAE, nn.Module]:
     r"""A DVAE# (power smoother, mean-field relaxed RBM by default) and its guide, sharing one relaxation.
 
-    :returns: ``(model, guide)``; train with :class:`~pyro_dgm.infer.dvae_sharp.DVAESharpELBO`,
+    :returns: ``(model, guide)``; train with :class:`~pyro_dgm.infer.objectives.dvae_sharp.DVAESharpELBO`,
         evaluate with :func:`~pyro_dgm.models.dvae_base.binary_limit_pair`.
 
     Example::
@@ -258,6 +258,6 @@ def build_dvae_sharp(
 
 
 def build_gumbolt(data_dim: int, num_units1: int = DEFAULT_NUM_UNITS, num_units2: int = DEFAULT_NUM_UNITS, **kwargs) -> tuple[RelaxedBoltzmannVAE, nn.Module]:
-    r"""GumBolt: :func:`build_dvae_sharp` with ``relaxation="gumbolt"``; train with :class:`~pyro_dgm.infer.dvae_sharp.GumBoltELBO`."""
+    r"""GumBolt: :func:`build_dvae_sharp` with ``relaxation="gumbolt"``; train with :class:`~pyro_dgm.infer.objectives.dvae_sharp.GumBoltELBO`."""
     kwargs.setdefault("name", "gumbolt")
     return build_dvae_sharp(data_dim, num_units1, num_units2, relaxation="gumbolt", **kwargs)

@@ -19,7 +19,7 @@ on the left) broadcasts through.
 
 Guides for it live in :mod:`pyro_dgm.models.sbn_guides`. Every objective of
 :mod:`pyro_dgm.infer` and Pyro's own ELBOs train the pair, e.g. BiHM's
-:math:`\log \tilde p^*(x)` (Eq. 1) with :class:`~pyro_dgm.infer.bihm.BiHMELBO`.
+:math:`\log \tilde p^*(x)` (Eq. 1) with :class:`~pyro_dgm.infer.objectives.bihm.BiHMELBO`.
 """
 
 from __future__ import annotations

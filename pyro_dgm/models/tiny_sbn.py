@@ -2,7 +2,7 @@ r"""A tiny sigmoid belief net whose latents can be enumerated: for runnable exam
 
 :class:`TinySBN` is a two-latent-layer Helmholtz machine, :math:`p(h_2)\,p(h_1 \mid h_2)\,p(x \mid h_1)`
 top-down and :math:`q(h_1 \mid x)\,q(h_2 \mid h_1)` bottom-up, with few enough latent bits
-(default 3 + 2) that :func:`pyro_dgm.infer.exact.enumerate_latents` sums them out exactly,
+(default 3 + 2) that :func:`pyro_dgm.infer.estimators.exact.enumerate_latents` sums them out exactly,
 so an objective's value and gradient can be compared with the truth in a few lines (see
 ``docs/objectives/``). Parameters are random (fixed seed) so that no weight is symmetric
 and every gradient is non-trivial. :func:`distinct_binary_data` makes a minibatch for it.

@@ -4,6 +4,8 @@
 - bidirectional layers (Kosko & Adigun): :class:`BidirectionalLinear`,
   :class:`BidirectionalConv2d`, :class:`BidirectionalResBlock`, the :class:`GNoVa`
   activation, and :func:`bidirectional_mlp` / :func:`bidirectional_resnet`.
+
+May import: :mod:`pyro_dgm.distributions` (a layer may return one), torch and Pyro.
 """
 
 from pyro_dgm.nn.activations import GNoVa

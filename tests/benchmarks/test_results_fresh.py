@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks.provenance import git_blob_hash
-from benchmarks.results_freshness import load_acknowledgements, reachable, stale_results, staleness
+from benchmarks.results_freshness import load_acknowledgements, moved_path, reachable, stale_results, staleness
 
 
 def test_every_result_is_fresh_or_acknowledged():
@@ -23,6 +25,8 @@ def test_acknowledgements_name_real_blobs_and_give_reasons():
         assert {"file", "from", "to", "reason"} <= set(change) and change["reason"].strip()
     for name, reason in load_acknowledgements()["superseded"].items():
         assert reason.strip(), name
+    for move in load_acknowledgements()["moves"]:
+        assert {"from", "to", "reason"} <= set(move) and move["reason"].strip()
 
 
 def write_result(folder, library_files):
@@ -58,3 +62,32 @@ def test_a_result_without_library_files_is_stale(tmp_path):
     result.write_text(json.dumps({"rows": []}))
     stale = staleness(result, {"superseded": {}, "changes": []}, repository=tmp_path)
     assert stale is not None and "library_files" in stale.reasons[0]
+
+
+def test_a_moved_library_file_is_followed_to_its_new_path(tmp_path):
+    old, new = tmp_path / "pyro_dgm" / "old.py", tmp_path / "pyro_dgm" / "sub" / "new.py"
+    new.parent.mkdir(parents=True)
+    new.write_text("x = 1\n")  # the content the result ran, now at another path
+    recorded = git_blob_hash(new)
+    result = write_result(tmp_path, {"pyro_dgm/old.py": recorded})
+    move = {"from": "pyro_dgm/old.py", "to": "pyro_dgm/sub/new.py", "reason": "r"}
+    assert not old.exists()
+    stale = staleness(result, {"superseded": {}, "changes": [], "moves": []}, repository=tmp_path)
+    assert stale is not None and "pyro_dgm/old.py changed" in stale.reasons[0] and "deleted" in stale.reasons[0]
+    assert staleness(result, {"superseded": {}, "changes": [], "moves": [move]}, repository=tmp_path) is None
+
+    old.write_text("x = 1\n")  # a new file at the old path (say a shim) is not what the result ran
+    assert staleness(result, {"superseded": {}, "changes": [], "moves": [move]}, repository=tmp_path) is None
+
+    new.write_text("x = 2\n")  # moved and edited: the move alone does not cover the edit
+    stale = staleness(result, {"superseded": {}, "changes": [], "moves": [move]}, repository=tmp_path)
+    assert stale is not None and "pyro_dgm/old.py (now pyro_dgm/sub/new.py) changed" in stale.reasons[0]
+    edit = {"file": "pyro_dgm/sub/new.py", "from": recorded, "to": git_blob_hash(new), "reason": "r"}
+    assert staleness(result, {"superseded": {}, "changes": [edit], "moves": [move]}, repository=tmp_path) is None
+
+
+def test_moves_chain_and_a_circle_of_moves_is_an_error():
+    moves = [{"from": "a.py", "to": "b.py"}, {"from": "b.py", "to": "c.py"}]
+    assert moved_path("a.py", moves) == ["a.py", "b.py", "c.py"] and moved_path("c.py", moves) == ["c.py"]
+    with pytest.raises(ValueError, match="circle"):
+        moved_path("a.py", [*moves, {"from": "c.py", "to": "a.py"}])

@@ -54,7 +54,7 @@ def test_tiny_jobs_write_results_with_provenance_and_render(uci_root, isolated_f
         assert provenance["data_sha256"]["nips.test.data"] == UCI_SHA256["nips"]["test"]
         ran = provenance["library_files"]  # the files the job's code paths ran, library code only
         objective, other = ("bihm", "rws") if record["job"]["method"] == "BiHM" else ("rws", "bihm")
-        assert f"pyro_dgm/infer/{objective}.py" in ran and f"pyro_dgm/infer/{other}.py" not in ran
+        assert f"pyro_dgm/infer/objectives/{objective}.py" in ran and f"pyro_dgm/infer/objectives/{other}.py" not in ran
         assert "pyro_dgm/models/sbn.py" in ran and "benchmarks/uci_bihm.py" not in ran
         assert record["curve"]["epochs"] and record["paper"]["nll"] > 0
     bihm = json.loads(results[0].read_text())["metrics"]

@@ -9,6 +9,7 @@ import torch
 
 import pyro_dgm.cli.chain_report as chain_report
 import pyro_dgm.cli.main as cli
+from pyro_dgm.bihm.gibbs_sampling import sample_p_star, unnormalized_log_p_star
 from pyro_dgm.cli.chain_report import (
     MAX_QUANTITY_ROWS,
     ChainDiagnostics,
@@ -18,12 +19,12 @@ from pyro_dgm.cli.chain_report import (
     record_p_star_chains,
 )
 from pyro_dgm.cli.checkpoint import load_checkpoint
-from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.cli.main import EXIT_USAGE, main
 from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.diagnostics import arviz_backend
 from pyro_dgm.diagnostics import chain_summary
-from pyro_dgm.diagnostics.chain_diagnostics import trace_summary, traces_to_inference_data
-from pyro_dgm.infer.bihm_gibbs import sample_p_star, unnormalized_log_p_star
+from pyro_dgm.diagnostics.arviz_conversion import traces_to_inference_data
+from pyro_dgm.diagnostics.chain_diagnostics import trace_summary
 from tests.cli.test_main import TINY_SBN
 
 TINY_DVAE_PP = ["--model", "dvae_pp", "--rbm-units", "4,4", "--objective", "dvae_pp", "--epochs", "1",

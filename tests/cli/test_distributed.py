@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from pyro.infer import SVI
 
 from pyro_dgm.cli.distributed import DistributedSVI, ProcessGroup, broadcast_modules_, leave_group
-from pyro_dgm.infer.exact import enumerate_latents
+from pyro_dgm.infer.estimators.exact import enumerate_latents
 from tests.infer.small_models import TinySBN, distinct_binary_data
 
 WORLD_SIZE, GLOBAL_BATCH, NUM_DATA, LEARNING_RATE = 2, 6, 60, 0.1

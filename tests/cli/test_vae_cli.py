@@ -12,7 +12,7 @@ from pyro_dgm.cli.main import _restore_model, build_parser, main
 from pyro_dgm.cli.registry import build_model, build_objective
 from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means
-from pyro_dgm.infer.tcvae import TCVAE_ELBO
+from pyro_dgm.infer.objectives.tcvae import TCVAE_ELBO
 from pyro_dgm.models import BidirectionalVAE, UnidirectionalVAE
 
 LATENT_DIM = 4

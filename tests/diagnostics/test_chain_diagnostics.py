@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from pyro_dgm.diagnostics.arviz_conversion import traces_to_inference_data
 from pyro_dgm.diagnostics.chain_diagnostics import (
     MIN_NUM_STEPS,
     RHAT_THRESHOLD,
@@ -14,10 +15,9 @@ from pyro_dgm.diagnostics.chain_diagnostics import (
     record_block_gibbs,
     tail_ess,
     trace_summary,
-    traces_to_inference_data,
 )
 from pyro_dgm.distributions import RBM
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 
 NUM_STEPS = 1000
 NUM_CHAINS = 4

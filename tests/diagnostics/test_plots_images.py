@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from pyro_dgm.bihm.gibbs_sampling import inpaint, sample_p_star
 from pyro_dgm.diagnostics.plots_images import (
     EDGE_MARGIN_PIXELS,
     HIDDEN_PIXEL_RGB,
@@ -23,7 +24,6 @@ from pyro_dgm.diagnostics.plots_images import (
     save_inpainting_grid,
     tile_grid,
 )
-from pyro_dgm.infer.bihm_gibbs import inpaint, sample_p_star
 from pyro_dgm.models.dvae import sample_images
 from tests.diagnostics import png_checks
 from tests.diagnostics.trained_models import binarized_test_digits, decode_rbm_states, record_chain_states

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 
 
 def brute_force_neg_energy(bias1, bias2, weight):

@@ -8,7 +8,7 @@ import torch
 import pyro_dgm.distributions.rbm as rbm_module
 from pyro_dgm.distributions.gibbs import PersistentChains, block_gibbs, log_partition_surrogate
 from pyro_dgm.distributions.rbm import MAX_ENUMERATED_UNITS, RBM
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 from tests.distributions.rbm_brute_force import brute_force_probabilities
 from tests.total_variation import (
     empirical_probabilities,

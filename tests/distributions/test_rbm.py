@@ -11,7 +11,7 @@ from pyro_dgm.distributions.rbm import (
     RBM,
     exact_log_partition,
 )
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 from tests.distributions.rbm_brute_force import brute_force_neg_energy, brute_force_probabilities
 from tests.total_variation import (
     empirical_probabilities,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pyro_dgm.infer.exact import all_binary_configurations, enumerate_latents
+from pyro_dgm.infer.estimators.exact import all_binary_configurations, enumerate_latents
 from pyro_dgm.infer.importance import WeightedParticles, log_mean_exp
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide

@@ -1,7 +1,7 @@
 """Tiny sigmoid belief nets whose latents can be enumerated: the ground truth for objective tests.
 
 ``TinySBN`` (a 4-3-2 Helmholtz machine whose latents
-:func:`pyro_dgm.infer.exact.enumerate_latents` sums out) lives in
+:func:`pyro_dgm.infer.estimators.exact.enumerate_latents` sums out) lives in
 :mod:`pyro_dgm.models.tiny_sbn`, so the docs' examples run from an installed package;
 it is re-exported here. ``ExactPosteriorPair`` is a pair whose guide is the exact posterior, and ``tiny_bihm`` a
 4-3-2 :class:`SigmoidBeliefNet` with its :class:`BottomUpGuide` (every (x, h) enumerable).
@@ -13,7 +13,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from pyro_dgm.infer.exact import all_binary_configurations
+from pyro_dgm.infer.estimators.exact import all_binary_configurations
 from pyro_dgm.models.sbn import SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide
 from pyro_dgm.models.tiny_sbn import NUM_DATA_POINTS, TinySBN, distinct_binary_data, seeded_random_parameters

@@ -1,6 +1,6 @@
 """Tiny models with smoothed binary latents, and their exact values by quadrature.
 
-``TinySmoothedRBM``'s ground truth is :func:`pyro_dgm.infer.smoothed_exact.integrate_latents`
+``TinySmoothedRBM``'s ground truth is :func:`pyro_dgm.infer.estimators.smoothed_exact.integrate_latents`
 on the plain model/guide pair: enumeration over z, Gauss-Legendre quadrature over zeta,
 with the exact log Z of the RBM.
 """
@@ -17,7 +17,7 @@ from torch import nn
 from pyro_dgm.distributions.overlapping_exponential import OverlappingExponential
 from pyro_dgm.distributions.rbm import RBM
 from pyro_dgm.distributions.smoothing_marks import smooths
-from pyro_dgm.infer.smoothed_exact import (
+from pyro_dgm.infer.estimators.smoothed_exact import (
     OVERLAPPING,
     SmoothedGroupSpec,
     integrate_latents,

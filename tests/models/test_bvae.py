@@ -23,7 +23,7 @@ from pyro_dgm.diagnostics.bvae_metrics import (
 )
 from pyro_dgm.diagnostics.plots_images import save_image_grid, tile_grid
 from pyro_dgm.infer.importance import log_mean_exp
-from pyro_dgm.infer.tcvae import TCVAE_ELBO, aggregate_log_weights, minibatch_kl_decomposition
+from pyro_dgm.infer.objectives.tcvae import TCVAE_ELBO, aggregate_log_weights, minibatch_kl_decomposition
 from pyro_dgm.models.bvae import BidirectionalVAE, UnidirectionalVAE
 from pyro_dgm.nn.bidirectional import BidirectionalLinear
 from pyro_dgm.nn.bidirectional_conv import BidirectionalConv2d

@@ -11,9 +11,9 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 
 from pyro_dgm.data import load_dataset, static_binarize
-from pyro_dgm.infer.dvae import DVAEELBO
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
-from pyro_dgm.infer.log_likelihood import log_likelihood
+from pyro_dgm.infer.estimators.log_likelihood import log_likelihood
+from pyro_dgm.infer.objectives.dvae import DVAEELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.conv_decoder import PixelPyramid, grid_side
 from pyro_dgm.models.conv_dvae_pp import (
     TABLE3_BASELINES,

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from pyro import poutine
 from pyro.infer import Trace_ELBO
 
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
-from pyro_dgm.infer.smoothed_exact import OVERLAPPING, SmoothedGroupSpec, integrate_latents, smoothed_grid, unit_cube_grid
+from pyro_dgm.infer.estimators.smoothed_exact import OVERLAPPING, SmoothedGroupSpec, integrate_latents, smoothed_grid, unit_cube_grid
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.directed_prior import DirectedDiscreteVAE, directed_layout
 from pyro_dgm.models.dvae_guides import HierarchicalSmoothedGuide
 

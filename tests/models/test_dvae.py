@@ -16,8 +16,8 @@ from pyro.optim import Adam
 from pyro_dgm.data import embedded_mnist, static_binarize
 from pyro_dgm.distributions import BinaryLimit
 from pyro_dgm.infer import log_likelihood
-from pyro_dgm.infer.dvae import DVAEELBO
-from pyro_dgm.infer.dvae_pp import DVAEPlusPlusELBO
+from pyro_dgm.infer.objectives.dvae import DVAEELBO
+from pyro_dgm.infer.objectives.dvae_pp import DVAEPlusPlusELBO
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.directed_prior import build_directed_dvae
 from pyro_dgm.models.dvae import DiscreteVAE, build_dvae, build_dvae_pp, equal_group_sizes, rbm_layout

@@ -14,10 +14,10 @@ from pyro.optim import Adam
 from torch import nn
 
 from pyro_dgm.data import embedded_mnist, static_binarize
-from pyro_dgm.infer.bihm import BiHMELBO
-from pyro_dgm.infer.rws import ReweightedWakeSleep
+from pyro_dgm.infer.objectives.bihm import BiHMELBO
+from pyro_dgm.infer.objectives.rws import ReweightedWakeSleep
+from pyro_dgm.infer.objectives.vimco import VIMCO
 from pyro_dgm.infer.validation import check_guide_covers_model
-from pyro_dgm.infer.vimco import VIMCO
 from pyro_dgm.models.sbn import BIHM_L1_STRENGTH, SigmoidBeliefNet
 from pyro_dgm.models.sbn_guides import BottomUpGuide, FactorialGuide
 from pyro_dgm.nn.bernoulli_layer import (
