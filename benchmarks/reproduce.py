@@ -84,7 +84,7 @@ from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
 from pyro_dgm.data.registry import get_dataset_spec
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
 from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep, log_likelihood
-from pyro_dgm.infer.dvae_sharp import DVAESharpELBO
+from pyro_dgm.infer.objectives.dvae_sharp import DVAESharpELBO
 from pyro_dgm.infer.importance import log_mean_exp
 from pyro_dgm.infer.estimators.rbm_partition import estimate_log_partition
 from pyro_dgm.bihm.sbn_partition import estimate_sbn_log_partition_squared

@@ -3,7 +3,7 @@ r"""Relaxed Boltzmann priors of DVAE# (Vahdat, Andriyash & Macready 2018, Sec. 3
 An RBM :math:`p(z) = e^{-E(z)}/Z` over :math:`z = [z_1, z_2] \in \{0,1\}^N`,
 :math:`E(z) = -a^\top z - z_1^\top W z_2`, is relaxed to a density :math:`p(\zeta)` whose
 log-density can enter importance weights (the bound of
-:class:`~pyro_dgm.infer.dvae_sharp.DVAESharpELBO`):
+:class:`~pyro_dgm.infer.objectives.dvae_sharp.DVAESharpELBO`):
 
 * :class:`OverlappingRelaxedRBM` — :math:`p(\zeta) = \sum_z p(z) \prod_i r(\zeta_i \mid z_i)` with
   a factorial smoother :math:`r` (DVAE# Sec. 3.1). With
@@ -23,7 +23,7 @@ log-density can enter importance weights (the bound of
 Both have ``log_prob = unnormalized_log_prob - log Z`` with :math:`\log Z` the RBM's
 (:attr:`RBM.log_partition`: exact when enumerable, or the estimate the RBM was built with);
 objectives that train them use ``unnormalized_log_prob`` and add :math:`\log Z` themselves,
-as :class:`~pyro_dgm.infer.dvae_pp.DVAEPlusPlusELBO` does. Derivations:
+as :class:`~pyro_dgm.infer.objectives.dvae_pp.DVAEPlusPlusELBO` does. Derivations:
 ``docs/derivations/dvae_sharp.md``.
 """
 
