@@ -370,6 +370,11 @@ def train(
 # --- evaluation ------------------------------------------------------------------------
 
 
+EVALUATION_VALIDATION = False
+"""Pyro validation during the test and curve evaluations: off. The models were trained with it
+on, and the estimator itself warns (naming the sites) when a data point's weights are all zero."""
+
+
 def importance_estimates(
     model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int
 ) -> tuple[dict[str, float], torch.Tensor]:
@@ -377,15 +382,20 @@ def importance_estimates(
     the ELBO (mean :math:`\log w`), BiHM's :math:`\log \tilde p^*(x) = 2 \log \frac1K \sum_k
     \sqrt{w_k}` (Eq. 4) and Kish's ESS.
 
+    Pyro's argument and sample checks are off for the passes (:data:`EVALUATION_VALIDATION`):
+    the values are bit-identical with them on, and a pass is cheaper without them
+    (``benchmarks/evaluation_speed.py``; measured in ``benchmarks/results/evaluation_speed.md``).
+
     :returns: their means with the standard error of :math:`\log p(x)` over images, and
         the per-image :math:`\log p(x)` (for paired comparisons on the same images).
     """
     log_p, elbo, bihm_bound, ess = [], [], [], []
     for block in data.split(DATA_BLOCK_SIZE):
-        estimate = log_likelihood(
-            model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
-            keep_log_weights=True,
-        )
+        with pyro.validation_enabled(EVALUATION_VALIDATION):
+            estimate = log_likelihood(
+                model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
+                keep_log_weights=True,
+            )
         log_weights = estimate.log_weights
         log_p.append(estimate.log_likelihood)
         elbo.append(log_weights.mean(dim=0))
@@ -405,7 +415,7 @@ def importance_estimates(
 def curve_log_likelihood(
     model: Callable[..., Any], guide: Callable[..., Any], images: torch.Tensor
 ) -> dict[str, float]:
-    """One learning-curve point: IW :math:`\log p(x)` with K = :data:`CURVE_PARTICLES` on ``images``."""
+    r"""One learning-curve point: IW :math:`\log p(x)` with K = :data:`CURVE_PARTICLES` on ``images``."""
     summary, _ = importance_estimates(model, guide, images, CURVE_PARTICLES)
     return {"valid_log_p": summary["log_p"]}
 

@@ -131,3 +131,30 @@ def test_large_beta_tends_to_binary_limit(cls):
     far_from_jump = (rho - torch.sigmoid(-logits)).abs() >= LIMIT_DELTA
     gap = (cls(t64(LIMIT_BETA), logits=logits).icdf(rho) - binary.icdf(rho)).abs()
     assert gap[far_from_jump].max() <= math.log(1 / LIMIT_DELTA) / LIMIT_BETA
+
+
+# BinaryLimit scores the K = 5,000 evaluation's every binary site through closed forms of
+# its mixture; they must equal SmoothingTransformation's generic formulas (logsumexp of
+# log q(z) + log delta(zeta - z), and the difference of the point masses' log-densities)
+# bit for bit: the full-protocol numbers must not move with the shortcut. Logits span the
+# range where logsigmoid underflows to 0 in float32; zeta includes values off the support
+# (the generic forms give -inf and NaN there).
+BINARY_LIMIT_LOGITS = [-200.0, -30.0, -3.0, 0.0, 2.0, 40.0, 200.0]
+BINARY_LIMIT_ZETA = [0.0, 1.0, 0.5, -1.0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_binary_limit_closed_forms_equal_the_generic_mixture(dtype):
+    from pyro_dgm.distributions.smoothing import SmoothingTransformation
+
+    logits = torch.tensor(BINARY_LIMIT_LOGITS, dtype=dtype).reshape(-1, 1)
+    zeta = torch.tensor(BINARY_LIMIT_ZETA, dtype=dtype)
+    binary = BinaryLimit(logits=logits, validate_args=False)
+    for closed, generic in [
+        (binary._log_marginal_density(zeta), SmoothingTransformation._log_marginal_density(binary, zeta)),
+        (binary._log_density_ratio(zeta), SmoothingTransformation._log_density_ratio(binary, zeta)),
+    ]:
+        assert closed.dtype == dtype and closed.shape == generic.shape
+        assert torch.equal(closed.isnan(), generic.isnan())
+        assert torch.equal(closed.nan_to_num(nan=0.0), generic.nan_to_num(nan=0.0))
+    assert binary.log_prob(torch.tensor(0.0, dtype=dtype))[2].item() == pytest.approx(math.log(1 - 1 / (1 + math.exp(3))))
