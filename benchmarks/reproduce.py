@@ -77,9 +77,9 @@ from benchmarks.reproduce_configs import (
     Stage,
     budget_for,
 )
-from pyro_dgm.cli.main import resolve_device
+from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS, resolve_device
 from pyro_dgm.cli.run_directory import RunDirectory
-from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer
+from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
 from pyro_dgm.data.registry import get_dataset_spec
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
@@ -1165,6 +1165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset,
                            context, epochs=args.epochs)
+    except TrainingInterrupted as interrupted:
+        print(f"benchmarks.reproduce: interrupted at step {interrupted.step}; checkpoint written to "
+              f"{interrupted.checkpoint_path}: rerun the same command to continue from it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NonFiniteLoss as error:
+        print(f"benchmarks.reproduce: {error}", file=sys.stderr)
+        return EXIT_NON_FINITE_LOSS
     except ValueError as error:
         parser.error(str(error))
     output = args.output or DEFAULT_RESULTS_DIR / default_output_name(args.table, args.budget, args.seed, args.rows)

@@ -38,7 +38,7 @@ from pyro_dgm.cli.evaluation import evaluate_log_likelihood, reliability_verdict
 from pyro_dgm.cli.registry import MODELS, OBJECTIVES, BuiltModel, ConfigurationError, build_model, build_objective, choose
 from pyro_dgm.cli.run_directory import RunDirectory, RunFolderError
 from pyro_dgm.cli.train_config import check_train_config, extend_epochs
-from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
+from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import (
     BinarizedBatches,
     DatasetUnavailableError,
@@ -57,6 +57,8 @@ EXIT_USAGE = 2
 """Exit status for errors in what the user asked for (argparse uses the same)."""
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+EXIT_NON_FINITE_LOSS = 3
+"""Exit status when training stops on a NaN or infinite loss (:class:`~pyro_dgm.cli.trainer.NonFiniteLoss`)."""
 
 TRAIN_KEYS = (
     "model", "guide", "objective", "dataset", "data_root", "layers", "hidden", "rbm_units", "groups",
@@ -343,6 +345,13 @@ def command_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr)
         return EXIT_INTERRUPTED
+    except NonFiniteLoss as error:
+        print(
+            f"pyro-dgm train: {error}. Resuming would reach the same step again (resume is exact): start a new "
+            f"run with a smaller --lr (this run's: {config['lr']}) in another --run-dir.",
+            file=sys.stderr,
+        )
+        return EXIT_NON_FINITE_LOSS
     if group is not None:
         leave_group()
     last = metrics[-1]

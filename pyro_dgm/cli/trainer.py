@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyro
@@ -111,6 +112,26 @@ class _InterruptFlag:
 
 class TrainingInterrupted(Exception):
     """Raised by :meth:`Trainer.fit` after a Ctrl-C, once the checkpoint is written."""
+
+    def __init__(self, step: int, checkpoint_path: Path) -> None:
+        super().__init__(f"interrupted at step {step}; checkpoint written to {checkpoint_path} (continue with --resume)")
+        self.step = step
+        self.checkpoint_path = checkpoint_path
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Raised by :meth:`Trainer.fit` when a step's loss is NaN or infinite.
+
+    The optimiser has already applied that step's (non-finite) gradient, so the parameters
+    are no longer trustworthy: nothing is saved, and the run folder keeps the checkpoint of
+    the last finished epoch, if there is one. Resuming from it is bit-exact and reaches the
+    same step again; the remedy is another run (e.g. a smaller learning rate).
+    """
+
+    def __init__(self, message: str, step: int, checkpoint_step: int | None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.checkpoint_step = checkpoint_step
 
 
 class Trainer:
@@ -271,10 +292,7 @@ class Trainer:
                     if interrupt.raised:
                         bar.close()
                         self.save()
-                        raise TrainingInterrupted(
-                            f"interrupted at step {self._state.step}; checkpoint written to "
-                            f"{self.run.checkpoint_path} (continue with --resume)"
-                        )
+                        raise TrainingInterrupted(self._state.step, self.run.checkpoint_path)
                 bar.close()
                 self._finish_epoch(epoch, time.perf_counter() - started)
         return self.metrics
@@ -318,16 +336,28 @@ class Trainer:
         self._settle_max_plate_nesting(shard, num_data, extra)
         loss = self.svi.step(shard, num_data=num_data, **extra)
         if not math.isfinite(loss):
-            self.save()
-            raise FloatingPointError(
-                f"the loss is {loss} at step {self._state.step}; checkpoint written to "
-                f"{self.run.checkpoint_path}"
-            )
+            raise self._non_finite_loss(loss, epoch, batch_index)
         self._state.step += 1
         # SVI's loss estimates the full-data objective (scaled by N/B): per data point it is loss/N.
         self._state.epoch_loss_sum += loss * x.shape[0] / num_data
         self._state.epoch_num_points += x.shape[0]
         return loss
+
+    def _non_finite_loss(self, loss: float, epoch: int, batch_index: int) -> NonFiniteLoss:
+        """The error for a NaN/infinite ``loss``, saying which step and which checkpoint is kept."""
+        path = self.run.checkpoint_path
+        checkpoint_step = load_checkpoint(path, map_location="cpu")["step"] if self.run.has_checkpoint() else None
+        kept = (
+            f"the checkpoint at step {checkpoint_step} in {path} is kept"
+            if checkpoint_step is not None
+            else "no checkpoint had been written yet"
+        )
+        return NonFiniteLoss(
+            f"the loss is {loss} at step {self._state.step + 1} (training batch {batch_index + 1} of epoch "
+            f"{epoch + 1}); that step's update is not saved, {kept}",
+            step=self._state.step + 1,
+            checkpoint_step=checkpoint_step,
+        )
 
     def _settle_max_plate_nesting(self, x: torch.Tensor, num_data: int, extra: dict[str, Any]) -> None:
         """Let the objective guess ``max_plate_nesting`` without drawing from the run's generators.

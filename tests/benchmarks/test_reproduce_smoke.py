@@ -192,3 +192,28 @@ def test_the_learning_curve_leaves_training_s_random_stream_alone():
     with_curve, curve = losses(lambda: {"valid_log_p": -torch.rand(()).item()})
     assert no_curve == [] and [point["epoch"] for point in curve] == [1, 2, 3]
     assert with_curve == plain
+
+
+def test_an_interrupted_or_diverged_run_is_one_line_saying_what_to_do(tmp_path, capsys, monkeypatch):
+    """Ctrl-C: the checkpoint is written and the same command resumes; a NaN loss: the step and the kept checkpoint."""
+    from pathlib import Path
+
+    from benchmarks import reproduce
+    from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS
+    from pyro_dgm.cli.trainer import NonFiniteLoss, TrainingInterrupted
+
+    arguments = ["--table", "dvaepp1", "--budget", "tiny", "--output", str(tmp_path / "out.json")]
+    for raised, status, message in [
+        (TrainingInterrupted(7, Path("runs/checkpoint.pt")), EXIT_INTERRUPTED,
+         "benchmarks.reproduce: interrupted at step 7; checkpoint written to runs/checkpoint.pt: rerun the same "
+         "command to continue from it"),
+        (NonFiniteLoss("the loss is nan at step 3 (...)", step=3, checkpoint_step=None), EXIT_NON_FINITE_LOSS,
+         "benchmarks.reproduce: the loss is nan at step 3 (...)"),
+    ]:
+        def stopped(*args, raised=raised, **kwargs):
+            raise raised
+
+        monkeypatch.setattr(reproduce, "run_table", stopped)
+        assert main(arguments) == status
+        assert capsys.readouterr().err.strip() == message
+    assert not (tmp_path / "out.json").exists()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pyro_dgm.cli import main as cli_main
-from pyro_dgm.cli.main import EXIT_USAGE, main
+from pyro_dgm.cli.main import EXIT_NON_FINITE_LOSS, EXIT_USAGE, main
 from pyro_dgm.cli.registry import BuiltModel
 from pyro_dgm.cli.evaluation import evaluate_log_likelihood
 
@@ -118,3 +118,14 @@ def test_valid_every_measures_every_nth_epoch_and_the_last(tmp_path, capsys):
     assert measured == [2, 4, 5]
     lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")}
     assert "valid log-likelihood" not in lines["epoch 1/5"] and "valid log-likelihood" in lines["epoch 2/5"]
+
+
+def test_a_non_finite_loss_is_one_line_naming_the_step_and_what_to_change(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("pyro.infer.SVI.step", lambda self, *args, **kwargs: float("inf"))
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), *SBN]) == EXIT_NON_FINITE_LOSS
+    error = _one_line_error(capsys)
+    assert error.startswith("pyro-dgm train: the loss is inf at step 1 (training batch 1 of epoch 1); that step's "
+                            "update is not saved, no checkpoint had been written yet.")
+    assert "start a new run with a smaller --lr (this run's: 0.001) in another --run-dir" in error
+    assert not (run / "checkpoint.pt").exists()

@@ -11,7 +11,7 @@ from pyro.infer import TraceGraph_ELBO
 
 from pyro_dgm.cli.checkpoint import load_checkpoint, save_checkpoint
 from pyro_dgm.cli.run_directory import RunDirectory
-from pyro_dgm.cli.trainer import Experiment, Schedule, Trainer, TrainingInterrupted
+from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import BinarizedBatches
 from tests.infer.small_models import TinySBN
 
@@ -102,3 +102,31 @@ def test_nan_in_a_training_batch_names_site_x_the_batch_and_the_data_point(tmp_p
     message = f"observed site 'x', training batch {batch} of epoch 1: data point {row} holds NaN"
     with pytest.raises(ValueError, match=re.escape(message)):
         trainer.fit()
+
+
+@pytest.mark.parametrize("poisoned_step", [1, 6])  # epoch 1 (no checkpoint yet), epoch 2 (epoch 1's kept)
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, poisoned_step):
+    """The step that returns NaN has already updated the parameters: nothing of it may be saved."""
+    trainer, _ = make_trainer(tmp_path)
+    step = trainer.svi.step
+
+    def step_returning_nan_once(*args, **kwargs):
+        loss = step(*args, **kwargs)  # the parameters are updated, as when a real step overflows
+        return float("nan") if trainer._state.step == poisoned_step else loss
+
+    trainer.svi.step = step_returning_nan_once
+    steps_per_epoch = len(trainer.batches)
+    epoch, batch = divmod(poisoned_step, steps_per_epoch)
+    last_epoch_end = epoch * steps_per_epoch if epoch else None
+    kept = (f"the checkpoint at step {last_epoch_end} in {tmp_path / 'checkpoint.pt'} is kept" if epoch
+            else "no checkpoint had been written yet")
+    message = (f"the loss is nan at step {poisoned_step + 1} (training batch {batch + 1} of epoch {epoch + 1}); "
+               f"that step's update is not saved, {kept}")
+    with pytest.raises(NonFiniteLoss, match=re.escape(message)) as error:
+        trainer.fit()
+    assert (error.value.step, error.value.checkpoint_step) == (poisoned_step + 1, last_epoch_end)
+    if last_epoch_end is None:
+        assert not (tmp_path / "checkpoint.pt").exists()
+    else:
+        saved = load_checkpoint(tmp_path / "checkpoint.pt")
+        assert saved["step"] == last_epoch_end
