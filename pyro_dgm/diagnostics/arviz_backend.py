@@ -18,8 +18,9 @@ here, so both lines hold the same variables, dims and coordinates.
 
 The split line is used when ``arviz_base`` and ``arviz_stats`` import, else ``arviz``
 older than 1.0; the environment variable ``PYRO_DGM_ARVIZ`` (``legacy`` or ``split``)
-forces one. :data:`ACTIVE` holds the choice; :func:`available_backends` lists every line
-that imports here (the tests run the diagnostics against each).
+forces one. :data:`ACTIVE` holds the choice, made (and ArviZ imported) at its first use,
+not at import; :func:`available_backends` lists every line that imports here (the tests
+run the diagnostics against each).
 """
 
 from __future__ import annotations
@@ -194,13 +195,27 @@ def select_backend() -> ArvizBackend:
     forced = os.environ.get(ENVIRONMENT_VARIABLE)
     if forced:
         return load_backend(forced)
-    backends = available_backends()
-    if not backends:
-        raise ImportError(
-            "pyro_dgm.diagnostics needs ArviZ: install 'arviz-base' and 'arviz-stats', or 'arviz<1'"
-        )
-    return next(iter(backends.values()))
+    for name in LINES:  # the first that imports; the others are not imported at all
+        try:
+            return load_backend(name)
+        except ImportError:
+            continue
+    raise ImportError("pyro_dgm.diagnostics needs ArviZ: install 'arviz-base' and 'arviz-stats', or 'arviz<1'")
 
 
-ACTIVE: ArvizBackend = select_backend()
-"""The line in use; replace it (e.g. with pytest's ``monkeypatch``) to run against another one."""
+ACTIVE: ArvizBackend
+"""The line in use, chosen at first use (:func:`__getattr__`); replace it (e.g. with pytest's
+``monkeypatch``) to run against another one."""
+
+
+def __getattr__(name: str) -> Any:
+    """:data:`ACTIVE` on first access: :func:`select_backend`, then kept as a module attribute.
+
+    ArviZ takes seconds to import (``arviz-stats`` ~4 s of a ~15 s ``pyro-dgm`` start on
+    the 2-core test machine); commands that never diagnose, such as ``pyro-dgm train``,
+    do not pay for it.
+    """
+    if name == "ACTIVE":
+        backend = globals()["ACTIVE"] = select_backend()
+        return backend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
