@@ -724,8 +724,13 @@ def run_dvaesharp(
 # --- BVAE Table I ----------------------------------------------------------------------
 
 
-def bvae_network(budget: BVAEBudget) -> nn.Module:
-    """The bidirectional network N_theta (a template only, for the unidirectional twin)."""
+def bvae_network(budget: BVAEBudget, row: BVAERow | None = None) -> nn.Module:
+    """The bidirectional network N_theta (a template only, for the unidirectional twin); a row's own
+    ``mlp_sizes`` replace the budget's."""
+    if row is not None and row.mlp_sizes is not None:
+        if budget.network != "mlp":
+            raise ValueError(f"row {row.label!r} sets MLP widths, but this budget's network is {budget.network!r}")
+        return bidirectional_mlp(list(row.mlp_sizes))
     if budget.network == "mlp":
         return bidirectional_mlp(list(budget.mlp_sizes))
     return bidirectional_resnet(
@@ -769,7 +774,7 @@ def run_bvae1(
         pyro.set_rng_seed(context.seed)
         folder = context.configuration(row.label)
         vae_class = BidirectionalVAE if row.bidirectional else UnidirectionalVAE
-        vae = vae_class(bvae_network(budget), budget.latent_dim).to(test)
+        vae = vae_class(bvae_network(budget, row), budget.latent_dim).to(test)
         step_kwargs = (lambda step, total: {"beta": row.beta}) if row.objective == "elbo" and row.beta != 1 else None
         objective = bvae_objective(row, train_pixels.size(0))
         curve_point = None if images.curve is None else functools.partial(

@@ -217,3 +217,24 @@ def test_an_interrupted_or_diverged_run_is_one_line_saying_what_to_do(tmp_path, 
         assert main(arguments) == status
         assert capsys.readouterr().err.strip() == message
     assert not (tmp_path / "out.json").exists()
+
+
+TWIN_SIZE_TOLERANCE = 0.005
+"""The twin-sized VAE matches the bidirectional VAE's parameter count to within 0.5 %."""
+
+
+def test_the_twin_sized_vae_has_the_parameter_count_of_the_bidirectional_vae():
+    from dataclasses import replace
+
+    from benchmarks.reproduce import bvae_network, count_parameters
+    from benchmarks.reproduce_configs import TWIN_SIZED_VAE
+    from pyro_dgm.models.bvae import BidirectionalVAE, UnidirectionalVAE
+
+    small = budget_for("bvae1", "small")
+    assert TWIN_SIZED_VAE in small.rows
+    twin = count_parameters(BidirectionalVAE(bvae_network(small), small.latent_dim))
+    vae = count_parameters(UnidirectionalVAE(bvae_network(small), small.latent_dim))
+    twin_sized = count_parameters(UnidirectionalVAE(bvae_network(small, TWIN_SIZED_VAE), small.latent_dim))
+    assert abs(twin_sized - twin) <= TWIN_SIZE_TOLERANCE * twin < vae - twin
+    with pytest.raises(ValueError, match="sets MLP widths, but this budget's network is 'resnet'"):
+        bvae_network(replace(small, network="resnet"), TWIN_SIZED_VAE)
