@@ -1,10 +1,10 @@
 r"""log Z of RBMs: exact vs AIS vs parallel tempering, with standard errors and wall times.
 
-Run ``OMP_NUM_THREADS=1 python benchmarks/rbm_log_partition.py`` (about two minutes on
-one core). Both estimators run with their defaults (AIS: 1024 chains, 1000 linear
-temperatures; PT: 32 ladders x 32 adapted temperatures, 2000 steps, half burn-in; both
-on the uniform-base path p^beta). On the planted RBMs AIS also runs from the biases
-base, to show how it fails there. The RBMs, each from its own fixed seed:
+Run ``OMP_NUM_THREADS=1 python benchmarks/rbm_log_partition.py`` (about two and a half
+minutes on one shared core). Both estimators run with their defaults (AIS: 1024 chains,
+1000 linear temperatures from the mean-field base; PT: 32 ladders x 32 adapted
+temperatures, 2000 steps, half burn-in, from the uniform base). On the planted RBMs AIS
+also runs from the biases base, to show how it fails there. The RBMs, each from its own fixed seed:
 
 * small, with an enumerable side, where the exact value is known: 12 + 30 and
   20 + 20 units with weights N(0, 0.5^2) and biases N(0, 0.5^2), 20 + 20 with
