@@ -375,8 +375,13 @@ EVALUATION_VALIDATION = False
 on, and the estimator itself warns (naming the sites) when a data point's weights are all zero."""
 
 
+EVALUATION_PROGRESS_STEPS = 10
+"""A long test evaluation reports on stderr after each tenth of the test images."""
+
+
 def importance_estimates(
-    model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int
+    model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int,
+    progress: bool = False,
 ) -> tuple[dict[str, float], torch.Tensor]:
     r"""Per test image, from one set of K guide samples: IW :math:`\log p(x)` (BiHM Eq. 5),
     the ELBO (mean :math:`\log w`), BiHM's :math:`\log \tilde p^*(x) = 2 \log \frac1K \sum_k
@@ -386,10 +391,14 @@ def importance_estimates(
     the values are bit-identical with them on, and a pass is cheaper without them
     (``benchmarks/evaluation_speed.py``; measured in ``benchmarks/results/evaluation_speed.md``).
 
+    ``progress``: one stderr line after each tenth of the images (done, elapsed, left): the
+    full protocol's evaluation takes half an hour on a CPU core.
+
     :returns: their means with the standard error of :math:`\log p(x)` over images, and
         the per-image :math:`\log p(x)` (for paired comparisons on the same images).
     """
     log_p, elbo, bihm_bound, ess = [], [], [], []
+    started, done, next_report = time.perf_counter(), 0, 1
     for block in data.split(DATA_BLOCK_SIZE):
         with pyro.validation_enabled(EVALUATION_VALIDATION):
             estimate = log_likelihood(
@@ -401,6 +410,13 @@ def importance_estimates(
         elbo.append(log_weights.mean(dim=0))
         bihm_bound.append(2 * log_mean_exp(0.5 * log_weights, dim=0))  # BiHM Eq. 4
         ess.append(estimate.effective_sample_size)
+        done += block.size(0)
+        if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
+            next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
+            elapsed = time.perf_counter() - started
+            left = elapsed * (data.size(0) - done) / done
+            print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
+                  f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
     per_image = torch.cat(log_p)
     summary = {
         "log_p": per_image.mean().item(),
@@ -490,7 +506,7 @@ def evaluate_sbn(
 ) -> tuple[dict[str, float], torch.Tensor]:
     """:func:`importance_estimates`, plus :math:`\\log Z^2` (Eq. 7) and :math:`\\log p^*(x)` when
     ``partition_samples`` > 0."""
-    metrics, per_image = importance_estimates(model, guide, test, num_samples)
+    metrics, per_image = importance_estimates(model, guide, test, num_samples, progress=True)
     if partition_samples > 0:
         estimate = estimate_sbn_log_partition_squared(model, guide, num_outer=partition_samples)
         metrics["log_z2"] = estimate.log_partition_squared.item()  # Eq. 7
@@ -660,7 +676,7 @@ def run_smoothed(
 
         def evaluate() -> tuple[dict[str, float], torch.Tensor]:
             model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
-            summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles)
+            summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles, progress=True)
             return {**summary, **partition}, per_image
 
         evaluation, seconds = evaluated_once(folder, evaluate, record.steps)
@@ -749,7 +765,7 @@ def bvae_objective(row: BVAERow, num_data: int) -> pyro.infer.ELBO:
 
 def bvae_metrics(vae: nn.Module, test: torch.Tensor, num_samples: int) -> tuple[dict[str, float], torch.Tensor]:
     """IW log p(x), active units (Eq. 41), PSNR and SSIM of reconstructions against the test images."""
-    metrics, per_image = importance_estimates(vae.model, vae.guide, test, num_samples)
+    metrics, per_image = importance_estimates(vae.model, vae.guide, test, num_samples, progress=True)
     images = test.view(-1, *MNIST_IMAGE_SHAPE)
     reconstructions = reconstruct(vae, test).view_as(images)
     metrics["active_units"] = float(active_units(posterior_means(vae, test)))

@@ -238,3 +238,30 @@ def test_the_twin_sized_vae_has_the_parameter_count_of_the_bidirectional_vae():
     assert abs(twin_sized - twin) <= TWIN_SIZE_TOLERANCE * twin < vae - twin
     with pytest.raises(ValueError, match="sets MLP widths, but this budget's network is 'resnet'"):
         bvae_network(replace(small, network="resnet"), TWIN_SIZED_VAE)
+
+
+def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatch):
+    import pyro
+    import pyro.distributions as dist
+
+    from benchmarks import reproduce
+
+    def model(x):
+        with pyro.plate("data", x.size(0)):
+            z = pyro.sample("z", dist.Bernoulli(0.5))
+            pyro.sample("x", dist.Bernoulli(0.2 + 0.6 * z.unsqueeze(-1)).to_event(1), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", x.size(0)):
+            pyro.sample("z", dist.Bernoulli(0.5))
+
+    monkeypatch.setattr(reproduce, "DATA_BLOCK_SIZE", 10)
+    images = torch.bernoulli(torch.full((100, 3), 0.5), generator=torch.Generator().manual_seed(0))
+    summary, per_image = reproduce.importance_estimates(model, guide, images, 4, progress=True)
+    lines = capsys.readouterr().err.rstrip("\n").split("\n")
+    assert [line.split(":")[1].split(" images")[0].strip() for line in lines] == [
+        f"{done} of 100" for done in range(10, 101, 10)]
+    assert lines[0].startswith("  test evaluation (K = 4): 10 of 100 images, ") and lines[-1].endswith("about 0.0 min left")
+    assert per_image.shape == (100,) and math.isfinite(summary["log_p"])
+    reproduce.importance_estimates(model, guide, images, 4)
+    assert capsys.readouterr().err == ""
