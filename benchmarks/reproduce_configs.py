@@ -298,12 +298,14 @@ BVAE_CORE_ROWS = (*_twin_rows("VAE", "elbo"), *_twin_rows("IWAE", "iwae", num_pa
 TWIN_SIZED_MLP = (784, 290, 145)
 """Widths at which a unidirectional VAE has its bidirectional twin's parameter count on the
 784-512-256 MLP: 568,442 against the twin's 567,696 (+0.13 %; the 784-512-256 VAE has
-1,116,560). Same depth and 2:1 width ratio; 145 is the smallest width at or above the twin."""
+1,116,560). Same depth and 2:1 width ratio: (784, 2k, k) with the smallest k that reaches the
+twin's count."""
 
 TWIN_SIZED_VAE = BVAERow("Twin-sized VAE", False, "elbo", mlp_sizes=TWIN_SIZED_MLP)
 """The VAE with as many parameters as the bidirectional VAE: does the twin trail its VAE for
 want of parameters (it shares one network's weights between encoder and decoder) or for
 sharing them?"""
+
 BVAE_ALL_ROWS = (
     *BVAE_CORE_ROWS,
     *_twin_rows("beta-VAE (0.5)", "elbo", 0.5),
