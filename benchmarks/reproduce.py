@@ -45,6 +45,7 @@ import argparse
 import contextlib
 import functools
 import json
+import logging
 import math
 import sys
 import tempfile
@@ -1174,6 +1175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--table is required (or --render a JSON report)")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    logging.getLogger("pyro").setLevel(logging.WARNING)  # Pyro logs every max_plate_nesting guess at INFO
     if args.table == uci_bihm.TABLE:
         return run_uci_table(args, sys.argv[1:] if argv is None else argv)
     runs_dir = args.runs_dir
