@@ -84,3 +84,11 @@ def test_only_an_unconverged_job_below_the_new_step_cap_is_run_again():
     assert not uci_bihm.is_finished(capped, uci_bihm.with_overrides(budget, max_steps=2 * budget.max_steps))
     converged = {"converged": True, "budget": {"max_steps": budget.max_steps}}
     assert uci_bihm.is_finished(converged, uci_bihm.with_overrides(budget, max_steps=2 * budget.max_steps))
+
+
+def test_the_committed_table_and_its_copy_in_the_docs_are_the_rendering_of_the_results():
+    """Fails when a BiHM Table 1 result lands without re-rendering bihm1.md and the docs' table."""
+    repository = Path(__file__).resolve().parents[2]
+    rendering = uci_bihm.render_table(repository / "benchmarks/results/bihm1")
+    assert (repository / "benchmarks/results/bihm1.md").read_text() == rendering
+    assert rendering.strip() in (repository / "docs/benchmarks.md").read_text()
