@@ -996,9 +996,13 @@ def _budget_line(report: dict[str, Any]) -> str:
         f"{s['epochs']} epoch(s) at lr {s['learning_rate']:g}, batch {s['batch_size']}, K = {s['num_particles']}"
         for s in stages
     )
+    whole_test_set = budget["data"].get("test_size") is None
+    binary = get_dataset_spec(report["dataset"]).binary
     return (
-        f"{report['num_train']} training images ({report['dataset']}, {report['binarization']} binarisation), "
-        f"{stage_text}; test: first {report['num_test']} test images (one fixed-seed binarisation), "
+        f"{report['num_train']} training images ({report['dataset']}, "
+        f"{'binary as published' if binary else report['binarization'] + ' binarisation'}), "
+        f"{stage_text}; test: {'all' if whole_test_set else 'first'} {report['num_test']} test images "
+        f"({'as published' if binary else 'one fixed-seed binarisation'}), "
         f"importance samples K = {budget['eval_particles']}."
     )
 

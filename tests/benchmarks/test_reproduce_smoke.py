@@ -10,16 +10,19 @@ contend (the four tables then take about 3 s after imports).
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from benchmarks import paper_values
-from benchmarks.reproduce import TABLE_TITLES, main, ranking, run_table, short_source, to_json, write_report
+from benchmarks.reproduce import TABLE_TITLES, _budget_line, main, ranking, run_table, short_source, to_json, write_report
 from benchmarks.reproduce_configs import BUDGET_TABLE, BUDGETS, TABLES, budget_for
 
 GAP_TOLERANCE = 1e-9
 """The JSON's gap is recomputed from the same floats: equal up to rounding."""
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +199,6 @@ def test_the_learning_curve_leaves_training_s_random_stream_alone():
 
 def test_an_interrupted_or_diverged_run_is_one_line_saying_what_to_do(tmp_path, capsys, monkeypatch):
     """Ctrl-C: the checkpoint is written and the same command resumes; a NaN loss: the step and the kept checkpoint."""
-    from pathlib import Path
 
     from benchmarks import reproduce
     from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS
@@ -265,3 +267,18 @@ def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatc
     assert per_image.shape == (100,) and math.isfinite(summary["log_p"])
     reproduce.importance_estimates(model, guide, images, 4)
     assert capsys.readouterr().err == ""
+
+
+def test_the_budget_line_says_whether_the_whole_test_set_was_used_and_whether_it_was_binarised():
+    """Larochelle's static MNIST is binary as published: no binarisation is drawn for it, and a
+    budget without a test size evaluates every test image ("all", not "first")."""
+    committed = json.loads((RESULTS / "dvaepp1_full_linear-joint_seed2.json").read_text())
+    assert committed["budget"]["data"]["test_size"] is None
+    line = _budget_line(committed)
+    assert "test: all 10000 test images (as published)" in line
+    assert "binarized_mnist, binary as published" in line
+    prefix = {**committed, "dataset": "mnist", "num_test": 1000,
+              "budget": {**committed["budget"], "data": {**committed["budget"]["data"], "test_size": 1000}}}
+    line = _budget_line(prefix)
+    assert "test: first 1000 test images (one fixed-seed binarisation)" in line
+    assert "mnist, static binarisation" in line
