@@ -1,6 +1,6 @@
 r"""log Z of RBMs: exact vs AIS vs parallel tempering, with standard errors and wall times.
 
-Run ``OMP_NUM_THREADS=1 python benchmarks/rbm_log_partition.py`` (about two and a half
+Run ``OMP_NUM_THREADS=1 python -m benchmarks.rbm_log_partition`` (about two and a half
 minutes on one shared core). Both estimators run with their defaults (AIS: 1024 chains,
 1000 linear temperatures from the mean-field base; PT: 32 ladders x 32 adapted
 temperatures, 2000 steps, half burn-in, from the uniform base). On the planted RBMs AIS
@@ -17,17 +17,32 @@ also runs from the biases base, to show how it fails there. The RBMs, each from 
   whose distribution has several well-separated modes.
 
 ``z`` is (AIS - PT) / sqrt(se_AIS^2 + se_PT^2), or (estimate - exact) / se.
+
+``--checkpoint PATH`` instead checks the :math:`\log Z` of a *trained* RBM prior, the one
+number a model's test :math:`\log p(x)` moves with one for one: the RBM of a checkpoint
+written by ``pyro-dgm train`` or ``benchmarks/reproduce.py`` (model parameters ``bias1``,
+``bias2``, ``weight``) gets AIS at each ``--temperatures`` count (1024 chains; 1000 is what
+the test evaluation uses) and PT, each from its own seed, and ``--output`` keeps the
+numbers with their provenance. AIS's :math:`\log \hat Z` is biased low (Jensen, Eq. A2 of
+``pyro_dgm.infer.estimators.ais``), so if 1000 temperatures were too few, the longer
+schedules would come out higher.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from benchmarks.provenance import provenance
+from benchmarks.speed import publish
+from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.distributions.rbm import RBM, exact_log_partition
 from pyro_dgm.infer.estimators.ais import annealed_importance_sampling
 from pyro_dgm.infer.estimators.parallel_tempering import parallel_tempering
@@ -103,10 +118,79 @@ def compare(label: str, rbm: RBM, also_biases_base: bool = False) -> None:
         print(f"  AIS - PT = {difference:+.4f}  (z = {difference / combined:+.2f})")
 
 
-def main() -> None:
+RBM_PARAMETERS = ("bias1", "bias2", "weight")
+"""The model parameters of an RBM prior in a checkpoint's ``modules["model"]``."""
+
+
+def trained_rbm(checkpoint: Path, dtype: torch.dtype) -> RBM:
+    """The RBM prior of a training checkpoint, in ``dtype`` (float32: what the test evaluation used)."""
+    model = load_checkpoint(checkpoint, map_location="cpu")["modules"]["model"]
+    missing = [name for name in RBM_PARAMETERS if name not in model]
+    if missing:
+        raise SystemExit(f"--checkpoint {checkpoint}: the model has no RBM prior (no parameter "
+                         f"{', '.join(missing)}; it has {', '.join(sorted(model))})")
+    return RBM(*(model[name].to(dtype) for name in RBM_PARAMETERS))
+
+
+def check_trained(checkpoint: Path, temperatures: Sequence[int], seed: int, dtype: torch.dtype) -> dict[str, Any]:
+    """AIS at each temperature count and PT on the checkpoint's RBM; one seed per estimate."""
+    rbm = trained_rbm(checkpoint, dtype)
+    estimates = []
+    for index, count in enumerate(temperatures):
+        torch.manual_seed(seed + index)
+        ais, seconds = timed(annealed_importance_sampling, rbm, betas=count)
+        estimates.append({"method": f"AIS, 1024 chains x {count} temperatures", "log_z": ais.log_partition.item(),
+                          "standard_error": ais.standard_error.item(), "seconds": seconds,
+                          "ess": ais.effective_sample_size.item()})
+    torch.manual_seed(seed + len(temperatures))
+    pt, seconds = timed(parallel_tempering, rbm)
+    estimates.append({"method": "PT, 32 ladders x 32 temperatures, 2000 steps", "log_z": pt.log_partition.item(),
+                      "standard_error": pt.standard_error.item(), "seconds": seconds,
+                      "swap_rate_min": pt.swap_rates.min().item()})
+    return {"checkpoint": str(checkpoint), "dtype": str(dtype), "units": [rbm.num_units1, rbm.num_units2],
+            "weight_sd": rbm.weight.std().item(), "seed": seed, "estimates": estimates}
+
+
+def trained_markdown(report: dict[str, Any]) -> str:
+    reference = report["estimates"][0]
+    lines = [
+        f"log Z of the trained {report['units'][0]} + {report['units'][1]} RBM in `{report['checkpoint']}` "
+        f"(weights' sd {report['weight_sd']:.3f}); difference to the first row, and z = difference / "
+        "combined standard error.",
+        "",
+        "| estimator | log Z | ± s.e. | − first row | z | s | ESS or min. swap rate |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for estimate in report["estimates"]:
+        difference = estimate["log_z"] - reference["log_z"]
+        combined = math.hypot(estimate["standard_error"], reference["standard_error"])
+        z = "" if estimate is reference else f"{difference / combined:+.2f}"
+        extra = (f"ESS {estimate['ess']:.0f}/1024" if "ess" in estimate
+                 else f"swap rate ≥ {estimate['swap_rate_min']:.2f}")
+        lines.append(f"| {estimate['method']} | {estimate['log_z']:.4f} | {estimate['standard_error']:.4f} | "
+                     f"{difference:+.4f} | {z} | {estimate['seconds']:.1f} | {extra} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    dtype = getattr(torch, parser.parse_args().dtype)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="check the log Z of this checkpoint's trained RBM prior instead of the planted RBMs")
+    parser.add_argument("--temperatures", type=int, nargs="+", default=[1000, 10000],
+                        help="with --checkpoint: AIS temperature counts (the test evaluation uses 1000)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--output", type=Path, default=None,
+                        help="with --checkpoint: JSON path; the Markdown table goes next to it (.md)")
+    args = parser.parse_args(argv)
+    if args.checkpoint is not None:
+        if any(count < 2 for count in args.temperatures):
+            parser.error(f"--temperatures must each be at least 2, got {args.temperatures}")
+        report = check_trained(args.checkpoint, args.temperatures, args.seed, getattr(torch, args.dtype))
+        report["provenance"] = provenance([], argv)
+        publish(report, trained_markdown(report), args.output)
+        return
+    dtype = getattr(torch, args.dtype)
     cases = [
         (
             "12 + 30, W ~ N(0, 0.5^2), a ~ N(0, 0.5^2)",
