@@ -18,12 +18,7 @@ Z_BOUND = 5.0
 """|estimate - exact| / se below this: a 5-sigma miss is a bug, not chance."""
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_report_on_a_trained_rbm_agrees_with_the_exact_log_partition(tmp_path, capsys):

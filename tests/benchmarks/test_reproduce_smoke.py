@@ -24,13 +24,7 @@ GAP_TOLERANCE = 1e-9
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _expected_configurations(table: str) -> int:
