@@ -464,11 +464,21 @@ def evaluated_once(
         saved = torch.load(path, weights_only=True)
         if saved["steps"] == steps:
             return (saved["metrics"], saved["per_image_log_p"]), saved["seconds"]
-    (metrics, per_image), seconds = timed(function)
-    if path is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save({"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps}, path)
-    return (metrics, per_image), seconds
+    evaluation, seconds = timed(function)
+    save_evaluation(folder, evaluation, seconds, steps)
+    return evaluation, seconds
+
+
+def save_evaluation(
+    folder: Path | None, evaluation: tuple[dict[str, float], torch.Tensor], seconds: float, steps: int
+) -> None:
+    """Keep ``evaluation`` (metrics, per-image log p) of the training at ``steps`` in ``folder`` (if any)."""
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics, per_image = evaluation
+    torch.save({"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps},
+               folder / EVALUATION_FILE)
 
 
 def result_row(
@@ -617,7 +627,53 @@ def binary_limit_evaluation_pair(
     estimate = estimate_log_partition(rbm, method=method, **options)
     model_fn = functools.partial(model, binary_limit=True, log_partition=estimate.value)
     guide_fn = functools.partial(guide, binary_limit=True)
-    return model_fn, guide_fn, {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
+    partition = {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
+    if method == "ais":
+        partition["log_z_temperatures"] = float(ais_temperatures)
+    return model_fn, guide_fn, partition
+
+
+LOG_Z_SHIFTED_METRICS = ("log_p", "elbo", "bihm_bound")
+r"""Test metrics of a model with an RBM prior that contain :math:`-\log Z` once: every importance
+weight is :math:`\tilde p(x, z) / (Z\, q(z \mid x))`, so the IW :math:`\log p(x)`, the ELBO (mean
+:math:`\log w`) and BiHM's :math:`2 \log \frac1K \sum_k \sqrt{w_k}` each move by
+:math:`\log Z_{\rm old} - \log Z_{\rm new}`; the standard error and the ESS do not move."""
+
+
+def renormalised_evaluation(
+    evaluation: tuple[dict[str, float], torch.Tensor],
+    seconds: float,
+    model: nn.Module,
+    guide: nn.Module,
+    ais: tuple[int, int],
+    recorded_temperatures: int,
+) -> tuple[tuple[dict[str, float], torch.Tensor], float, bool]:
+    r"""A finished test evaluation normalised with a log Z from ``ais`` = (chains, temperatures).
+
+    An evaluation whose RBM log Z came from another AIS schedule (older evaluations record
+    none: theirs was ``recorded_temperatures``) is not redone: only log Z is re-estimated
+    (minutes, against the evaluation's half hour) and the metrics of
+    :data:`LOG_Z_SHIFTED_METRICS` and each image's log p(x) move by the difference. The
+    replaced value and its schedule stay in the metrics (``log_z_replaced``,
+    ``log_z_replaced_temperatures``). Directed priors and enumerable RBMs pass unchanged.
+
+    :returns: the evaluation, its seconds (plus the re-estimate's) and whether it changed.
+    """
+    metrics, per_image = evaluation
+    if "log_z" not in metrics or model.prior().is_enumerable:  # a normalised prior, or log Z exact
+        return evaluation, seconds, False
+    if metrics.get("log_z_temperatures", float(recorded_temperatures)) == float(ais[1]):
+        return evaluation, seconds, False
+    (_, _, partition), extra_seconds = timed(lambda: binary_limit_evaluation_pair(model, guide, *ais))
+    shift = metrics["log_z"] - partition["log_z"]
+    renormalised = {
+        **metrics,
+        **{name: metrics[name] + shift for name in LOG_Z_SHIFTED_METRICS},
+        **partition,
+        "log_z_replaced": metrics["log_z"],
+        "log_z_replaced_temperatures": metrics.get("log_z_temperatures", float(recorded_temperatures)),
+    }
+    return (renormalised, per_image + shift), seconds + extra_seconds, True
 
 
 def smoothed_curve_log_likelihood(
@@ -647,12 +703,16 @@ def run_smoothed(
     units_per_layer: int,
     pcd: tuple[int, int],
     ais: tuple[int, int],
+    test_temperatures: int,
     context: RunContext,
 ) -> list[ResultRow]:
     """Train each smoothed-latent configuration (β annealing, KL warm-up); evaluate in the binary limit.
 
     ``pcd`` is (chains, sweeps) of the RBM's persistent chains, ``ais`` (chains,
-    temperatures) of its log Z at evaluation; both unused by directed priors.
+    temperatures) of its log Z at each curve point, ``test_temperatures`` the AIS
+    temperatures of the test's log Z; all unused by directed priors. A finished test
+    evaluation is reused, renormalised if its log Z had another schedule
+    (:func:`renormalised_evaluation`).
     """
     rows = []
     train_pixels, test = images.train, images.test
@@ -675,12 +735,18 @@ def run_smoothed(
         record = train(experiment, train_pixels, budget.stage, binarization, context.seed, folder=folder,
                        curve_point=curve_point)
 
+        test_ais = (ais[0], test_temperatures)
+
         def evaluate() -> tuple[dict[str, float], torch.Tensor]:
-            model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
+            model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *test_ais)
             summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles, progress=True)
             return {**summary, **partition}, per_image
 
         evaluation, seconds = evaluated_once(folder, evaluate, record.steps)
+        evaluation, seconds, renormalised = renormalised_evaluation(evaluation, seconds, model, guide, test_ais,
+                                                                    ais[1])
+        if renormalised:
+            save_evaluation(folder, evaluation, seconds, record.steps)
         paper = {"log_p": run.paper} if run.paper is not None else {}
         rows.append(result_row(run.group, run.column.name, evaluation, seconds, paper, (model, guide), record))
     return rows
@@ -697,8 +763,13 @@ def run_dvaepp1(
     ]
     no_chains = (1, 1)  # a directed prior has no log Z: no persistent chains, no AIS
     return run_smoothed(
-        runs, budget, images, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains, context
+        runs, budget, images, binarization, NUM_BERNOULLI_LATENTS, no_chains, no_chains, 1, context
     )
+
+
+def test_log_z_temperatures(budget: DVAEPPTable2Budget) -> int:
+    """AIS temperatures of the test's log Z (the curve's unless the budget sets its own)."""
+    return budget.ais_temperatures if budget.test_ais_temperatures is None else budget.test_ais_temperatures
 
 
 def run_dvaepp2(
@@ -718,6 +789,7 @@ def run_dvaepp2(
         budget.units_per_layer,
         (budget.pcd_chains, budget.pcd_sweeps),
         (budget.ais_chains, budget.ais_temperatures),
+        test_log_z_temperatures(budget),
         context,
     )
 
@@ -734,7 +806,7 @@ def run_dvaesharp(
     ]
     return run_smoothed(
         runs, budget, images, binarization, budget.units_per_layer, (budget.pcd_chains, budget.pcd_sweeps),
-        (budget.ais_chains, budget.ais_temperatures), context,
+        (budget.ais_chains, budget.ais_temperatures), test_log_z_temperatures(budget), context,
     )
 
 

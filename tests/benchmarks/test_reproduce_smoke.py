@@ -134,6 +134,40 @@ def test_a_rerun_with_a_runs_dir_resumes_and_reuses_finished_evaluations(tmp_pat
     assert second.seed == 3 and second.provenance["commit"]
 
 
+def test_a_finished_evaluation_is_renormalised_when_the_test_log_z_schedule_changes(tmp_path, monkeypatch):
+    """Rerun with a longer test AIS schedule: the saved evaluation is kept (no new importance pass), only
+    log Z is re-estimated, and log p(x), the ELBO, BiHM's bound and each image move by old - new log Z."""
+    from dataclasses import replace
+
+    from benchmarks import reproduce
+    from benchmarks.reproduce import LOG_Z_SHIFTED_METRICS, RunContext
+
+    context = RunContext(seed=2, folder=tmp_path / "runs", rows=frozenset({"1 linear/rbm_overlapping"}))
+    (first,) = run_table("dvaepp2", "tiny", context=context).rows
+    tiny = BUDGET_TABLE["dvaepp2"]["tiny"]
+    assert first.metrics["log_z_temperatures"] == tiny.ais_temperatures
+    longer = replace(tiny, test_ais_temperatures=4 * tiny.ais_temperatures)
+    monkeypatch.setitem(BUDGET_TABLE["dvaepp2"], "tiny", longer)
+
+    def no_new_pass(*args, **kwargs):
+        raise AssertionError("the finished evaluation was redone")
+
+    monkeypatch.setattr(reproduce, "importance_estimates", no_new_pass)
+    (second,) = run_table("dvaepp2", "tiny", context=context).rows
+    shift = first.metrics["log_z"] - second.metrics["log_z"]
+    assert shift != 0.0
+    assert second.metrics["log_z_temperatures"] == longer.test_ais_temperatures
+    assert second.metrics["log_z_replaced"] == first.metrics["log_z"]
+    assert second.metrics["log_z_replaced_temperatures"] == tiny.ais_temperatures
+    for name in LOG_Z_SHIFTED_METRICS:
+        assert second.metrics[name] == pytest.approx(first.metrics[name] + shift, abs=1e-9)
+    assert second.metrics["ess"] == first.metrics["ess"] and second.metrics["log_p_se"] == first.metrics["log_p_se"]
+    assert torch.allclose(second.per_image_log_p, first.per_image_log_p + shift)
+    assert second.eval_seconds > first.eval_seconds  # the re-estimate's time is counted
+    (third,) = run_table("dvaepp2", "tiny", context=context).rows  # the renormalised evaluation was saved
+    assert third.metrics == second.metrics and third.eval_seconds == second.eval_seconds
+
+
 def test_rows_and_epochs_select_one_configuration_with_its_learning_curve(tmp_path):
     output = tmp_path / "one.json"
     argv = ["--table", "dvaepp1", "--budget", "tiny", "--threads", "1", "--rows", "linear/joint", "--epochs", "2",
