@@ -201,11 +201,11 @@ DVAEPP1_CHOICES = (
 FULL_TEST_AIS_TEMPERATURES = 40_000
 """AIS temperatures of the test log Z at the ``full`` budget. On the first two trained 1-linear
 RBMs of DVAE++ Table 2 (100 + 100 units, ``python -m benchmarks.rbm_log_partition --checkpoint``),
-draws with 1,000 temperatures (the DVAE++ authors' setting, ESS about 80 of 1,024 chains) came
-out 0.00 to 0.26 nats below 40,000 temperatures (ESS above 800), which agreed with parallel
-tempering within 0.03 (``benchmarks/results/rbm_log_partition_*.md``). AIS's log Z is biased
-low, so a short schedule flatters every test log p(x) by its shortfall; 40,000 temperatures
-take about 5 minutes on one core, against the evaluation's half hour."""
+four draws with 1,000 temperatures (the DVAE++ authors' setting; ESS about 80 of 1,024 chains,
+standard errors 0.08-0.30) came out between 0.26 nats below and 0.11 above 40,000 temperatures
+(ESS above 800, standard errors 0.013-0.015), which agreed with parallel tempering within 0.03
+(``benchmarks/results/rbm_log_partition_*.md``). Every image's test log p(x) moves with that
+error; 40,000 temperatures take about 5 minutes on one core, against the evaluation's half hour."""
 
 
 @dataclass(frozen=True)
