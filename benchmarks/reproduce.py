@@ -767,7 +767,7 @@ def run_dvaepp1(
     )
 
 
-def test_log_z_temperatures(budget: DVAEPPTable2Budget) -> int:
+def evaluation_log_z_temperatures(budget: DVAEPPTable2Budget) -> int:
     """AIS temperatures of the test's log Z (the curve's unless the budget sets its own)."""
     return budget.ais_temperatures if budget.test_ais_temperatures is None else budget.test_ais_temperatures
 
@@ -789,7 +789,7 @@ def run_dvaepp2(
         budget.units_per_layer,
         (budget.pcd_chains, budget.pcd_sweeps),
         (budget.ais_chains, budget.ais_temperatures),
-        test_log_z_temperatures(budget),
+        evaluation_log_z_temperatures(budget),
         context,
     )
 
@@ -806,7 +806,7 @@ def run_dvaesharp(
     ]
     return run_smoothed(
         runs, budget, images, binarization, budget.units_per_layer, (budget.pcd_chains, budget.pcd_sweeps),
-        (budget.ais_chains, budget.ais_temperatures), test_log_z_temperatures(budget), context,
+        (budget.ais_chains, budget.ais_temperatures), evaluation_log_z_temperatures(budget), context,
     )
 
 
