@@ -1,6 +1,6 @@
 """Every broken run folder gets one line naming the file and exit status 2, and nothing on disk changes.
 
-Faults tried: a checkpoint that would run code when unpickled, truncated, empty, written by
+Faults tried: a checkpoint that would run code when unpickled, truncated, a few stray bytes, empty, written by
 another model or another architecture, an old checkpoint of the wrong shapes, and a broken
 ``config.json``; each against ``train --resume``, ``evaluate`` and ``sample``.
 """
@@ -63,6 +63,10 @@ FAULTS = {
     ),
     "truncated": (
         lambda run, runs: (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:1000]),
+        "checkpoint.pt is not a readable checkpoint (truncated or corrupt: ",
+    ),
+    "a few stray bytes": (  # torch's legacy reader then fails inside the unpickler (IndexError)
+        lambda run, runs: (run / "checkpoint.pt").write_bytes(b"truncated"),
         "checkpoint.pt is not a readable checkpoint (truncated or corrupt: ",
     ),
     "empty": (lambda run, runs: (run / "checkpoint.pt").write_bytes(b""), "checkpoint.pt is empty"),
