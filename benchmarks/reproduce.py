@@ -63,6 +63,7 @@ from torch import nn
 from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
 from benchmarks.provenance import load_average, machine, provenance
+from benchmarks.resumable_evaluation import EvaluationInterrupted, EvaluationProgress, stoppable_by_sigint
 from benchmarks.reproduce_configs import (
     BUDGETS,
     NETWORKS,
@@ -79,7 +80,7 @@ from benchmarks.reproduce_configs import (
     budget_for,
 )
 from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS, resolve_device
-from pyro_dgm.cli.run_directory import RunDirectory
+from pyro_dgm.cli.run_directory import RunDirectory, write_atomically
 from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
 from pyro_dgm.data.registry import get_dataset_spec
@@ -382,7 +383,7 @@ EVALUATION_PROGRESS_STEPS = 10
 
 def importance_estimates(
     model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int,
-    progress: bool = False,
+    progress: bool = False, saved: EvaluationProgress | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:
     r"""Per test image, from one set of K guide samples: IW :math:`\log p(x)` (BiHM Eq. 5),
     the ELBO (mean :math:`\log w`), BiHM's :math:`\log \tilde p^*(x) = 2 \log \frac1K \sum_k
@@ -395,38 +396,54 @@ def importance_estimates(
     ``progress``: one stderr line after each tenth of the images (done, elapsed, left): the
     full protocol's evaluation takes half an hour on a CPU core.
 
+    ``saved``: the blocks of :data:`DATA_BLOCK_SIZE` images already estimated by an
+    interrupted run of this evaluation are skipped, and each new one is kept as it finishes
+    (:class:`~benchmarks.resumable_evaluation.EvaluationProgress`); a stop with Ctrl-C then
+    raises :class:`~benchmarks.resumable_evaluation.EvaluationInterrupted`.
+
     :returns: their means with the standard error of :math:`\log p(x)` over images, and
         the per-image :math:`\log p(x)` (for paired comparisons on the same images).
     """
-    log_p, elbo, bihm_bound, ess = [], [], [], []
-    started, done, next_report = time.perf_counter(), 0, 1
-    for block in data.split(DATA_BLOCK_SIZE):
-        with pyro.validation_enabled(EVALUATION_VALIDATION):
-            estimate = log_likelihood(
-                model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
-                keep_log_weights=True,
-            )
-        log_weights = estimate.log_weights
-        log_p.append(estimate.log_likelihood)
-        elbo.append(log_weights.mean(dim=0))
-        bihm_bound.append(2 * log_mean_exp(0.5 * log_weights, dim=0))  # BiHM Eq. 4
-        ess.append(estimate.effective_sample_size)
-        done += block.size(0)
-        if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
-            next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
-            elapsed = time.perf_counter() - started
-            left = elapsed * (data.size(0) - done) / done
-            print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
-                  f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
-    per_image = torch.cat(log_p)
+    saved = EvaluationProgress(None, {}) if saved is None else saved
+    started, skipped = time.perf_counter(), saved.images_done
+    next_report = skipped * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
+    try:
+        for index, block in enumerate(data.split(DATA_BLOCK_SIZE)):
+            if index < len(saved.blocks):
+                continue
+            with pyro.validation_enabled(EVALUATION_VALIDATION):
+                estimate = log_likelihood(
+                    model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
+                    keep_log_weights=True,
+                )
+            log_weights = estimate.log_weights
+            saved.record({
+                "log_p": estimate.log_likelihood,
+                "elbo": log_weights.mean(dim=0),
+                "bihm_bound": 2 * log_mean_exp(0.5 * log_weights, dim=0),  # BiHM Eq. 4
+                "ess": estimate.effective_sample_size,
+            }, time.perf_counter() - started)
+            done = saved.images_done
+            if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
+                next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
+                elapsed = time.perf_counter() - started
+                left = elapsed * (data.size(0) - done) / (done - skipped)
+                print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
+                      f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        interrupted = saved.interrupted(data.size(0))
+        if interrupted is None:
+            raise
+        raise interrupted from None
+    per_image = saved.concatenated("log_p")
     summary = {
         "log_p": per_image.mean().item(),
         "log_p_se": standard_error(per_image),
-        "elbo": torch.cat(elbo).mean().item(),
-        "bihm_bound": torch.cat(bihm_bound).mean().item(),
-        "ess": torch.cat(ess).mean().item(),
+        "elbo": saved.concatenated("elbo").mean().item(),
+        "bihm_bound": saved.concatenated("bihm_bound").mean().item(),
+        "ess": saved.concatenated("ess").mean().item(),
     }
-    return summary, per_image.cpu()
+    return summary, per_image
 
 
 def curve_log_likelihood(
@@ -454,31 +471,47 @@ EVALUATION_FILE = "evaluation.pt"
 
 
 def evaluated_once(
-    folder: Path | None, function: Callable[[], tuple[dict[str, float], torch.Tensor]], steps: int
+    folder: Path | None,
+    function: Callable[[EvaluationProgress], tuple[dict[str, float], torch.Tensor]],
+    steps: int,
+    num_samples: int,
+    num_images: int,
 ) -> tuple[tuple[dict[str, float], torch.Tensor], float]:
-    """:func:`timed` ``function()``, whose ``(metrics, per-image log p)`` is kept in ``folder`` and reused
-    by a rerun of the same training (same ``steps``): the test evaluation of the full protocol takes
-    hours, and a resumed table must not redo it."""
+    """:func:`timed` ``function(progress)``, whose ``(metrics, per-image log p)`` is kept in ``folder`` and
+    reused by a rerun of the same training (same ``steps``): the test evaluation of the full protocol takes
+    half an hour, and a resumed table must not redo it.
+
+    An evaluation stopped part-way continues from its finished blocks: ``function`` gets the
+    :class:`~benchmarks.resumable_evaluation.EvaluationProgress` of this evaluation (the
+    training ``steps``, ``num_samples`` importance samples, ``num_images`` test images) to
+    pass on to :func:`importance_estimates`; the seconds returned include the earlier runs'. SIGINT
+    stops it also in a background job (:func:`~benchmarks.resumable_evaluation.stoppable_by_sigint`).
+    """
     path = None if folder is None else folder / EVALUATION_FILE
     if path is not None and path.is_file():
         saved = torch.load(path, weights_only=True)
         if saved["steps"] == steps:
             return (saved["metrics"], saved["per_image_log_p"]), saved["seconds"]
-    evaluation, seconds = timed(function)
+    progress = EvaluationProgress(folder, {"steps": steps, "num_samples": num_samples, "images": num_images,
+                                           "block_size": DATA_BLOCK_SIZE})
+    with stoppable_by_sigint():
+        evaluation, seconds = timed(lambda: function(progress))
+    seconds += progress.earlier_seconds
     save_evaluation(folder, evaluation, seconds, steps)
+    progress.discard()
     return evaluation, seconds
 
 
 def save_evaluation(
     folder: Path | None, evaluation: tuple[dict[str, float], torch.Tensor], seconds: float, steps: int
 ) -> None:
-    """Keep ``evaluation`` (metrics, per-image log p) of the training at ``steps`` in ``folder`` (if any)."""
+    """Keep ``evaluation`` (metrics, per-image log p) of the training at ``steps`` in ``folder`` (if any),
+    written atomically (a stop while writing leaves the previous file)."""
     if folder is None:
         return
-    folder.mkdir(parents=True, exist_ok=True)
     metrics, per_image = evaluation
-    torch.save({"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps},
-               folder / EVALUATION_FILE)
+    payload = {"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps}
+    write_atomically(folder / EVALUATION_FILE, lambda stream: torch.save(payload, stream))
 
 
 def result_row(
@@ -513,11 +546,12 @@ SBN_OBJECTIVES: dict[str, type] = {"BiHM": BiHMELBO, "RWS": ReweightedWakeSleep,
 
 
 def evaluate_sbn(
-    model: SigmoidBeliefNet, guide: BottomUpGuide, test: torch.Tensor, num_samples: int, partition_samples: int
+    model: SigmoidBeliefNet, guide: BottomUpGuide, test: torch.Tensor, num_samples: int, partition_samples: int,
+    saved: EvaluationProgress | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """:func:`importance_estimates`, plus :math:`\\log Z^2` (Eq. 7) and :math:`\\log p^*(x)` when
-    ``partition_samples`` > 0."""
-    metrics, per_image = importance_estimates(model, guide, test, num_samples, progress=True)
+    """:func:`importance_estimates` (resumed from ``saved``), plus :math:`\\log Z^2` (Eq. 7) and
+    :math:`\\log p^*(x)` when ``partition_samples`` > 0."""
+    metrics, per_image = importance_estimates(model, guide, test, num_samples, progress=True, saved=saved)
     if partition_samples > 0:
         estimate = estimate_sbn_log_partition_squared(model, guide, num_outer=partition_samples)
         metrics["log_z2"] = estimate.log_partition_squared.item()  # Eq. 7
@@ -552,7 +586,7 @@ def run_bihm3(
             folder,
             functools.partial(evaluate_sbn, model, guide, test, budget.eval_particles,
                               budget.partition_samples if with_partition else 0),
-            record.steps,
+            record.steps, budget.eval_particles, test.size(0),
         )
         paper = paper_values.BIHM3.get(method, {})
         compared = {key: paper[key] for key in ("log_p", "log_p_star") if key in paper}
@@ -614,23 +648,42 @@ def build_smoothed_vae(
     )
 
 
-def binary_limit_evaluation_pair(
-    model: nn.Module, guide: nn.Module, ais_chains: int, ais_temperatures: int
-) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, float]]:
-    r"""The pair at :math:`\beta = \infty`; an RBM prior gets its :math:`\log Z` (exact or AIS) fixed."""
+def test_log_partition(model: nn.Module, ais_chains: int, ais_temperatures: int) -> dict[str, float]:
+    r"""The :math:`\log Z` of ``model``'s RBM prior (exact if enumerable, else AIS with ``ais_chains``
+    chains over ``ais_temperatures`` temperatures) with its standard error; ``{}`` for a directed
+    (normalised) prior."""
     prior = getattr(model, "prior", None)
-    if not callable(prior):  # directed prior: normalised
-        return (*binary_limit_pair(model, guide), {})
+    if not callable(prior):
+        return {}
     rbm = prior()
     method = "exact" if rbm.is_enumerable else "ais"
     options = {} if method == "exact" else {"num_chains": ais_chains, "betas": ais_temperatures}
     estimate = estimate_log_partition(rbm, method=method, **options)
-    model_fn = functools.partial(model, binary_limit=True, log_partition=estimate.value)
-    guide_fn = functools.partial(guide, binary_limit=True)
     partition = {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
     if method == "ais":
         partition["log_z_temperatures"] = float(ais_temperatures)
-    return model_fn, guide_fn, partition
+    return partition
+
+
+def normalised_binary_limit_pair(
+    model: nn.Module, guide: nn.Module, partition: dict[str, float]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    r"""The pair at :math:`\beta = \infty`, an RBM prior normalised by ``partition["log_z"]``
+    (:func:`test_log_partition`; ``{}`` for a directed prior)."""
+    if "log_z" not in partition:
+        return binary_limit_pair(model, guide)
+    like = next(model.parameters())  # a float32 log Z survives the round trip through float exactly
+    log_partition = torch.tensor(partition["log_z"], dtype=like.dtype, device=like.device)
+    return (functools.partial(model, binary_limit=True, log_partition=log_partition),
+            functools.partial(guide, binary_limit=True))
+
+
+def binary_limit_evaluation_pair(
+    model: nn.Module, guide: nn.Module, ais_chains: int, ais_temperatures: int
+) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, float]]:
+    r"""The pair at :math:`\beta = \infty`; an RBM prior gets its :math:`\log Z` (exact or AIS) fixed."""
+    partition = test_log_partition(model, ais_chains, ais_temperatures)
+    return (*normalised_binary_limit_pair(model, guide, partition), partition)
 
 
 LOG_Z_SHIFTED_METRICS = ("log_p", "elbo", "bihm_bound")
@@ -737,12 +790,14 @@ def run_smoothed(
 
         test_ais = (ais[0], test_temperatures)
 
-        def evaluate() -> tuple[dict[str, float], torch.Tensor]:
-            model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *test_ais)
-            summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles, progress=True)
+        def evaluate(saved: EvaluationProgress) -> tuple[dict[str, float], torch.Tensor]:
+            partition = saved.constant("log_partition", lambda: test_log_partition(model, *test_ais))
+            model_fn, guide_fn = normalised_binary_limit_pair(model, guide, partition)
+            summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles, progress=True,
+                                                      saved=saved)
             return {**summary, **partition}, per_image
 
-        evaluation, seconds = evaluated_once(folder, evaluate, record.steps)
+        evaluation, seconds = evaluated_once(folder, evaluate, record.steps, budget.eval_particles, test.size(0))
         evaluation, seconds, renormalised = renormalised_evaluation(evaluation, seconds, model, guide, test_ais,
                                                                     ais[1])
         if renormalised:
@@ -836,9 +891,12 @@ def bvae_objective(row: BVAERow, num_data: int) -> pyro.infer.ELBO:
     return TraceMeanField_ELBO()
 
 
-def bvae_metrics(vae: nn.Module, test: torch.Tensor, num_samples: int) -> tuple[dict[str, float], torch.Tensor]:
-    """IW log p(x), active units (Eq. 41), PSNR and SSIM of reconstructions against the test images."""
-    metrics, per_image = importance_estimates(vae.model, vae.guide, test, num_samples, progress=True)
+def bvae_metrics(
+    vae: nn.Module, test: torch.Tensor, num_samples: int, saved: EvaluationProgress | None = None
+) -> tuple[dict[str, float], torch.Tensor]:
+    """IW log p(x) (resumed from ``saved``), active units (Eq. 41), PSNR and SSIM of reconstructions
+    against the test images."""
+    metrics, per_image = importance_estimates(vae.model, vae.guide, test, num_samples, progress=True, saved=saved)
     images = test.view(-1, *MNIST_IMAGE_SHAPE)
     reconstructions = reconstruct(vae, test).view_as(images)
     metrics["active_units"] = float(active_units(posterior_means(vae, test)))
@@ -871,8 +929,9 @@ def run_bvae1(
         record = train(Experiment(vae.model, vae.guide, objective, {"vae": vae}, step_kwargs), train_pixels,
                        budget.stage, binarization, context.seed, folder=folder, curve_point=curve_point)
         vae.eval()
-        evaluation, seconds = evaluated_once(folder, lambda: bvae_metrics(vae, test, budget.eval_particles),
-                                             record.steps)
+        evaluation, seconds = evaluated_once(
+            folder, lambda saved: bvae_metrics(vae, test, budget.eval_particles, saved), record.steps,
+            budget.eval_particles, test.size(0))
         paper = paper_values.BVAE1.get(row.label)
         group = row.label.removeprefix(BIDIRECTIONAL_PREFIX)
         compared = {"log_p": paper} if paper is not None else {}
@@ -1267,6 +1326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as interrupted:
         print(f"benchmarks.reproduce: interrupted at step {interrupted.step}; checkpoint written to "
               f"{interrupted.checkpoint_path}: rerun the same command to continue from it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EvaluationInterrupted as interrupted:
+        print(f"benchmarks.reproduce: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NonFiniteLoss as error:
         print(f"benchmarks.reproduce: {error}", file=sys.stderr)
