@@ -63,7 +63,6 @@ from torch import nn
 from benchmarks import paper_values, uci_bihm
 from benchmarks.paper_values import PaperValue
 from benchmarks.provenance import load_average, machine, provenance
-from benchmarks.resumable_evaluation import EvaluationInterrupted, EvaluationProgress, stoppable_by_sigint
 from benchmarks.reproduce_configs import (
     BUDGETS,
     NETWORKS,
@@ -79,6 +78,7 @@ from benchmarks.reproduce_configs import (
     Stage,
     budget_for,
 )
+from benchmarks.resumable_evaluation import EvaluationInterrupted, EvaluationProgress, images_digest
 from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS, resolve_device
 from pyro_dgm.cli.run_directory import RunDirectory, write_atomically
 from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
@@ -398,8 +398,7 @@ def importance_estimates(
 
     ``saved``: the blocks of :data:`DATA_BLOCK_SIZE` images already estimated by an
     interrupted run of this evaluation are skipped, and each new one is kept as it finishes
-    (:class:`~benchmarks.resumable_evaluation.EvaluationProgress`); a stop with Ctrl-C then
-    raises :class:`~benchmarks.resumable_evaluation.EvaluationInterrupted`.
+    (:class:`~benchmarks.resumable_evaluation.EvaluationProgress`).
 
     :returns: their means with the standard error of :math:`\log p(x)` over images, and
         the per-image :math:`\log p(x)` (for paired comparisons on the same images).
@@ -407,34 +406,28 @@ def importance_estimates(
     saved = EvaluationProgress(None, {}) if saved is None else saved
     started, skipped = time.perf_counter(), saved.images_done
     next_report = skipped * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
-    try:
-        for index, block in enumerate(data.split(DATA_BLOCK_SIZE)):
-            if index < len(saved.blocks):
-                continue
-            with pyro.validation_enabled(EVALUATION_VALIDATION):
-                estimate = log_likelihood(
-                    model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
-                    keep_log_weights=True,
-                )
-            log_weights = estimate.log_weights
-            saved.record({
-                "log_p": estimate.log_likelihood,
-                "elbo": log_weights.mean(dim=0),
-                "bihm_bound": 2 * log_mean_exp(0.5 * log_weights, dim=0),  # BiHM Eq. 4
-                "ess": estimate.effective_sample_size,
-            }, time.perf_counter() - started)
-            done = saved.images_done
-            if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
-                next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
-                elapsed = time.perf_counter() - started
-                left = elapsed * (data.size(0) - done) / (done - skipped)
-                print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
-                      f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        interrupted = saved.interrupted(data.size(0))
-        if interrupted is None:
-            raise
-        raise interrupted from None
+    for index, block in enumerate(data.split(DATA_BLOCK_SIZE)):
+        if index < len(saved.blocks):
+            continue
+        with pyro.validation_enabled(EVALUATION_VALIDATION):
+            estimate = log_likelihood(
+                model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
+                keep_log_weights=True,
+            )
+        log_weights = estimate.log_weights
+        saved.record({
+            "log_p": estimate.log_likelihood,
+            "elbo": log_weights.mean(dim=0),
+            "bihm_bound": 2 * log_mean_exp(0.5 * log_weights, dim=0),  # BiHM Eq. 4
+            "ess": estimate.effective_sample_size,
+        })
+        done = saved.images_done
+        if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
+            next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
+            elapsed = time.perf_counter() - started
+            left = elapsed * (data.size(0) - done) / (done - skipped)
+            print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
+                  f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
     per_image = saved.concatenated("log_p")
     summary = {
         "log_p": per_image.mean().item(),
@@ -475,7 +468,7 @@ def evaluated_once(
     function: Callable[[EvaluationProgress], tuple[dict[str, float], torch.Tensor]],
     steps: int,
     num_samples: int,
-    num_images: int,
+    test: torch.Tensor,
 ) -> tuple[tuple[dict[str, float], torch.Tensor], float]:
     """:func:`timed` ``function(progress)``, whose ``(metrics, per-image log p)`` is kept in ``folder`` and
     reused by a rerun of the same training (same ``steps``): the test evaluation of the full protocol takes
@@ -483,18 +476,19 @@ def evaluated_once(
 
     An evaluation stopped part-way continues from its finished blocks: ``function`` gets the
     :class:`~benchmarks.resumable_evaluation.EvaluationProgress` of this evaluation (the
-    training ``steps``, ``num_samples`` importance samples, ``num_images`` test images) to
-    pass on to :func:`importance_estimates`; the seconds returned include the earlier runs'. SIGINT
-    stops it also in a background job (:func:`~benchmarks.resumable_evaluation.stoppable_by_sigint`).
+    training ``steps``, ``num_samples`` importance samples, the ``test`` images) to pass on to
+    :func:`importance_estimates`, and the seconds returned include the earlier runs'. A stop
+    (Ctrl-C, or ``kill -INT`` also of a background job) raises
+    :class:`~benchmarks.resumable_evaluation.EvaluationInterrupted`.
     """
     path = None if folder is None else folder / EVALUATION_FILE
     if path is not None and path.is_file():
         saved = torch.load(path, weights_only=True)
         if saved["steps"] == steps:
             return (saved["metrics"], saved["per_image_log_p"]), saved["seconds"]
-    progress = EvaluationProgress(folder, {"steps": steps, "num_samples": num_samples, "images": num_images,
-                                           "block_size": DATA_BLOCK_SIZE})
-    with stoppable_by_sigint():
+    progress = EvaluationProgress(folder, {"steps": steps, "num_samples": num_samples,
+                                           "images": images_digest(test), "block_size": DATA_BLOCK_SIZE})
+    with progress.stoppable(test.size(0)):
         evaluation, seconds = timed(lambda: function(progress))
     seconds += progress.earlier_seconds
     save_evaluation(folder, evaluation, seconds, steps)
@@ -586,7 +580,7 @@ def run_bihm3(
             folder,
             functools.partial(evaluate_sbn, model, guide, test, budget.eval_particles,
                               budget.partition_samples if with_partition else 0),
-            record.steps, budget.eval_particles, test.size(0),
+            record.steps, budget.eval_particles, test,
         )
         paper = paper_values.BIHM3.get(method, {})
         compared = {key: paper[key] for key in ("log_p", "log_p_star") if key in paper}
@@ -648,7 +642,7 @@ def build_smoothed_vae(
     )
 
 
-def test_log_partition(model: nn.Module, ais_chains: int, ais_temperatures: int) -> dict[str, float]:
+def evaluation_log_partition(model: nn.Module, ais_chains: int, ais_temperatures: int) -> dict[str, float]:
     r"""The :math:`\log Z` of ``model``'s RBM prior (exact if enumerable, else AIS with ``ais_chains``
     chains over ``ais_temperatures`` temperatures) with its standard error; ``{}`` for a directed
     (normalised) prior."""
@@ -669,11 +663,11 @@ def normalised_binary_limit_pair(
     model: nn.Module, guide: nn.Module, partition: dict[str, float]
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     r"""The pair at :math:`\beta = \infty`, an RBM prior normalised by ``partition["log_z"]``
-    (:func:`test_log_partition`; ``{}`` for a directed prior)."""
+    (:func:`evaluation_log_partition`; ``{}`` for a directed prior)."""
     if "log_z" not in partition:
         return binary_limit_pair(model, guide)
-    like = next(model.parameters())  # a float32 log Z survives the round trip through float exactly
-    log_partition = torch.tensor(partition["log_z"], dtype=like.dtype, device=like.device)
+    weight = model.prior().weight  # the estimate's dtype: a float32 log Z survives the trip through float exactly
+    log_partition = torch.tensor(partition["log_z"], dtype=weight.dtype, device=weight.device)
     return (functools.partial(model, binary_limit=True, log_partition=log_partition),
             functools.partial(guide, binary_limit=True))
 
@@ -682,7 +676,7 @@ def binary_limit_evaluation_pair(
     model: nn.Module, guide: nn.Module, ais_chains: int, ais_temperatures: int
 ) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, float]]:
     r"""The pair at :math:`\beta = \infty`; an RBM prior gets its :math:`\log Z` (exact or AIS) fixed."""
-    partition = test_log_partition(model, ais_chains, ais_temperatures)
+    partition = evaluation_log_partition(model, ais_chains, ais_temperatures)
     return (*normalised_binary_limit_pair(model, guide, partition), partition)
 
 
@@ -791,13 +785,13 @@ def run_smoothed(
         test_ais = (ais[0], test_temperatures)
 
         def evaluate(saved: EvaluationProgress) -> tuple[dict[str, float], torch.Tensor]:
-            partition = saved.constant("log_partition", lambda: test_log_partition(model, *test_ais))
+            partition = saved.constant("log_partition", lambda: evaluation_log_partition(model, *test_ais))
             model_fn, guide_fn = normalised_binary_limit_pair(model, guide, partition)
             summary, per_image = importance_estimates(model_fn, guide_fn, test, budget.eval_particles, progress=True,
                                                       saved=saved)
             return {**summary, **partition}, per_image
 
-        evaluation, seconds = evaluated_once(folder, evaluate, record.steps, budget.eval_particles, test.size(0))
+        evaluation, seconds = evaluated_once(folder, evaluate, record.steps, budget.eval_particles, test)
         evaluation, seconds, renormalised = renormalised_evaluation(evaluation, seconds, model, guide, test_ais,
                                                                     ais[1])
         if renormalised:
@@ -931,7 +925,7 @@ def run_bvae1(
         vae.eval()
         evaluation, seconds = evaluated_once(
             folder, lambda saved: bvae_metrics(vae, test, budget.eval_particles, saved), record.steps,
-            budget.eval_particles, test.size(0))
+            budget.eval_particles, test)
         paper = paper_values.BVAE1.get(row.label)
         group = row.label.removeprefix(BIDIRECTIONAL_PREFIX)
         compared = {"log_p": paper} if paper is not None else {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,8 +114,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
             f"{path} holds objects other than tensors, numbers and RNG states ({', '.join(_unsafe_globals(path))}); "
             "refusing to unpickle it, since that could run arbitrary code"
         ) from None
-    except Exception as error:  # noqa: BLE001 - bytes that are no checkpoint fail anywhere in the unpickler
-        # (RuntimeError, EOFError, zipfile.BadZipFile, IndexError on a stray pickle opcode, ...)
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, IndexError, KeyError) as error:
+        # IndexError, KeyError: what the legacy unpickler raises on some stray bytes (b"truncated": IndexError)
         raise RunFolderError(f"{path} is not a readable checkpoint (truncated or corrupt: {_first_line(error)})") from None
     version = payload.get("format_version") if isinstance(payload, dict) else None
     if version != CHECKPOINT_FORMAT_VERSION:

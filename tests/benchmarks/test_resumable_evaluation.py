@@ -18,15 +18,18 @@ import torch
 from benchmarks import reproduce
 from benchmarks.reproduce import EVALUATION_FILE, RunContext, evaluated_once, importance_estimates, main, run_table
 from benchmarks.reproduce_configs import TINY_EVAL_PARTICLES
-from benchmarks.resumable_evaluation import PROGRESS_FILE, EvaluationInterrupted, EvaluationProgress
+from benchmarks.resumable_evaluation import PROGRESS_FILE, EvaluationInterrupted, EvaluationProgress, images_digest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BLOCK = 10
 """Images per block in these tests (the harness uses 100)."""
 
+CONSTANT_SECONDS = 0.3
+"""How long the fixed constant of an evaluation takes to compute in these tests."""
+
 IMAGES = torch.bernoulli(torch.full((60, 3), 0.5), generator=torch.Generator().manual_seed(0))
-KEY = {"steps": 7, "num_samples": 4, "images": IMAGES.size(0), "block_size": BLOCK}
+KEY = {"steps": 7, "num_samples": 4, "images": images_digest(IMAGES), "block_size": BLOCK}
 
 
 def model(x):
@@ -74,10 +77,11 @@ def test_a_resumed_evaluation_is_bit_identical_to_an_uninterrupted_one(tmp_path)
     expected_summary, expected = importance_estimates(model, guide, IMAGES, 4)
 
     pyro.set_rng_seed(5)
-    with pytest.raises(EvaluationInterrupted) as stop:
-        importance_estimates(model, guide_stopped_at(30), IMAGES, 4, saved=EvaluationProgress(tmp_path, KEY))
+    saved = EvaluationProgress(tmp_path, KEY)
+    with pytest.raises(EvaluationInterrupted) as stop, saved.stoppable(IMAGES.size(0)):
+        importance_estimates(model, guide_stopped_at(30), IMAGES, 4, saved=saved)
     assert stop.value.done == 30 and stop.value.total == 60 and stop.value.path == tmp_path / PROGRESS_FILE
-    assert "30 of 60 images" in str(stop.value)
+    assert "after 30 of 60 images; the finished blocks are kept in" in str(stop.value)
 
     pyro.set_rng_seed(123)  # another process: its generators start elsewhere
     saved = EvaluationProgress(tmp_path, KEY)
@@ -89,17 +93,28 @@ def test_a_resumed_evaluation_is_bit_identical_to_an_uninterrupted_one(tmp_path)
 
 def test_a_saved_part_of_another_evaluation_is_not_mixed_in(tmp_path):
     pyro.set_rng_seed(5)
-    with pytest.raises(EvaluationInterrupted):
+    with pytest.raises(KeyboardInterrupt):
         importance_estimates(model, guide_stopped_at(30), IMAGES, 4, saved=EvaluationProgress(tmp_path, KEY))
-    for other in ({**KEY, "steps": 8}, {**KEY, "num_samples": 5}, {**KEY, "block_size": 20}):
+    other_images = images_digest(1 - IMAGES)
+    for other in ({**KEY, "steps": 8}, {**KEY, "num_samples": 5}, {**KEY, "block_size": 20}, {**KEY, "images": other_images}):
+        generator = torch.get_rng_state()
         assert EvaluationProgress(tmp_path, other).images_done == 0
+        assert torch.equal(torch.get_rng_state(), generator)  # nothing of the other evaluation restored
     (tmp_path / PROGRESS_FILE).write_bytes(b"truncated")
     assert EvaluationProgress(tmp_path, KEY).images_done == 0  # a damaged file: start again
 
 
 def test_without_a_folder_ctrl_c_is_not_turned_into_a_resumable_stop():
-    with pytest.raises(KeyboardInterrupt):
-        importance_estimates(model, guide_stopped_at(0), IMAGES, 4)
+    saved = EvaluationProgress(None, KEY)
+    with pytest.raises(KeyboardInterrupt), saved.stoppable(IMAGES.size(0)):
+        importance_estimates(model, guide_stopped_at(20), IMAGES, 4, saved=saved)
+
+
+def test_a_stop_before_the_first_block_says_nothing_was_kept(tmp_path):
+    saved = EvaluationProgress(tmp_path, KEY)
+    with pytest.raises(EvaluationInterrupted, match="after 0 of 60 images; no block had finished"), \
+            saved.stoppable(IMAGES.size(0)):
+        importance_estimates(model, guide_stopped_at(0), IMAGES, 4, saved=saved)
 
 
 def test_evaluated_once_keeps_constants_and_time_across_the_stop_and_removes_the_part_when_done(
@@ -109,8 +124,9 @@ def test_evaluated_once_keeps_constants_and_time_across_the_stop_and_removes_the
     installs its handler)."""
     calls = []
 
-    def constant():
+    def constant():  # like the test AIS log Z: random, and it takes time
         calls.append(1)
+        time.sleep(CONSTANT_SECONDS)
         return {"log_z": float(torch.randn(()))}
 
     def evaluation(stopping_guide):
@@ -122,19 +138,19 @@ def test_evaluated_once_keeps_constants_and_time_across_the_stop_and_removes_the
         return function
 
     pyro.set_rng_seed(5)
-    (expected, expected_per_image), _ = evaluated_once(None, evaluation(guide), 7, 4, IMAGES.size(0))
+    (expected, expected_per_image), _ = evaluated_once(None, evaluation(guide), 7, 4, IMAGES)
 
     pyro.set_rng_seed(5)
     with pytest.raises(EvaluationInterrupted):
-        evaluated_once(tmp_path, evaluation(guide_stopped_at(50, by_signal=True)), 7, 4, IMAGES.size(0))
+        evaluated_once(tmp_path, evaluation(guide_stopped_at(50, by_signal=True)), 7, 4, IMAGES)
     earlier = EvaluationProgress(tmp_path, KEY).earlier_seconds
     assert earlier > 0 and not (tmp_path / EVALUATION_FILE).exists()
 
     pyro.set_rng_seed(99)
-    (metrics, per_image), seconds = evaluated_once(tmp_path, evaluation(guide), 7, 4, IMAGES.size(0))
+    (metrics, per_image), seconds = evaluated_once(tmp_path, evaluation(guide), 7, 4, IMAGES)
     assert len(calls) == 2  # once uninterrupted, once before the stop, never on the resume
     assert metrics == expected and torch.equal(per_image, expected_per_image)
-    assert seconds > earlier
+    assert earlier >= CONSTANT_SECONDS and seconds > earlier  # the constant's time is counted, and kept
     assert (tmp_path / EVALUATION_FILE).is_file() and not (tmp_path / PROGRESS_FILE).exists()
 
 
@@ -165,6 +181,6 @@ def test_a_table_stopped_during_its_test_evaluation_resumes_to_the_uninterrupted
     monkeypatch.setattr(reproduce, "log_likelihood", real_log_likelihood)
     (resumed,) = run_table("dvaepp2", "tiny", context=RunContext(folder=tmp_path / "parts", rows=frozenset({row}))).rows
     assert resumed.steps == expected.steps
-    assert resumed.metrics["log_z"] == expected.metrics["log_z"]
+    assert resumed.metrics == expected.metrics  # log Z, log p(x), ELBO, BiHM's bound, ESS
     assert torch.equal(resumed.per_image_log_p, expected.per_image_log_p)
     assert not list((tmp_path / "parts").rglob(PROGRESS_FILE))
