@@ -1,7 +1,7 @@
 """What the full protocol's evaluation pass costs, and what the two shortcuts save.
 
 The MNIST tables' test log-likelihood (K = 5,000 on all 10,000 test images,
-:func:`benchmarks.reproduce.importance_estimates`) is 5,000 passes of 10^4 particles
+:func:`benchmarks.evaluation.importance_estimates`) is 5,000 passes of 10^4 particles
 through the binary-limit pair of a DVAE++ model; at ~0.4 s a pass it was 35 minutes of
 each 1.9-hour row. Two changes cut it, and this benchmark times each against the old pass,
 interleaved, in one process, and checks that the per-image estimates stay bit-identical:
@@ -30,7 +30,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from benchmarks import reproduce
+from benchmarks import evaluation, reproduce
 from benchmarks.provenance import load_average, machine, provenance
 from benchmarks.reproduce_configs import DVAEPP_BETA_START, JOINT, NUM_BERNOULLI_LATENTS, RBM_OVERLAPPING, SmoothedColumn
 from benchmarks.speed import publish
@@ -40,8 +40,8 @@ from pyro_dgm.distributions.smoothing import SmoothingTransformation
 CONFIGURATIONS: dict[str, SmoothedColumn] = {"directed joint": JOINT, "rbm overlapping": RBM_OVERLAPPING}
 """The DVAE++ Table 1 row and the Table 2 RBM row, 1 latent layer of 200 units, linear networks."""
 
-IMAGES_PER_PASS = reproduce.DATA_BLOCK_SIZE
-PARTICLES_PER_PASS = reproduce.SAMPLE_CHUNK_SIZE
+IMAGES_PER_PASS = evaluation.DATA_BLOCK_SIZE
+PARTICLES_PER_PASS = evaluation.SAMPLE_CHUNK_SIZE
 PASSES_PER_TIMING = 5
 """Each timing: one ``importance_estimates`` call of this many 10^4-particle passes."""
 
@@ -81,7 +81,7 @@ def _pass_seconds(model, guide, images: torch.Tensor, closed_forms: bool, valida
         started = time.perf_counter()
         with torch.no_grad():
             log_p = [
-                reproduce.log_likelihood(model, guide, images, num_samples=PARTICLES_PER_PASS,
+                evaluation.log_likelihood(model, guide, images, num_samples=PARTICLES_PER_PASS,
                                          chunk_size=PARTICLES_PER_PASS).log_likelihood
                 for _ in range(PASSES_PER_TIMING)
             ]
@@ -95,7 +95,7 @@ def time_configuration(column: SmoothedColumn, repeats: int, seed: int) -> dict:
         column, MNIST_PIXELS, 1, NUM_BERNOULLI_LATENTS, "linear", DVAEPP_BETA_START
     )  # one latent layer; beta only matters in training, the evaluation is at beta = infinity
     images = (torch.rand(IMAGES_PER_PASS, MNIST_PIXELS) < MNIST_PIXEL_DENSITY).float()
-    model_fn, guide_fn, _ = reproduce.binary_limit_evaluation_pair(model, guide, *AIS_FOR_TIMING)
+    model_fn, guide_fn, _ = evaluation.binary_limit_evaluation_pair(model, guide, *AIS_FOR_TIMING)
     seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
     identical = True
     for repeat in range(repeats):

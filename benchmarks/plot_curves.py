@@ -9,7 +9,7 @@ and from the paper, at a glance.
     python -m benchmarks.plot_curves            # writes docs/img/bihm1_curves.png, docs/img/mnist_full_curves.png
 
 The validation numbers are the runs' own (UCI: the whole validation set, the job's K;
-MNIST: :data:`benchmarks.reproduce.CURVE_PARTICLES` samples on a fixed subset of
+MNIST: :data:`benchmarks.evaluation.CURVE_PARTICLES` samples on a fixed subset of
 :data:`benchmarks.reproduce.CURVE_IMAGES` validation images), so they sit below the
 test estimates at the papers' K; the curve's shape, not its last value, is what they show.
 """

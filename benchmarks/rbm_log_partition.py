@@ -31,7 +31,6 @@ schedules would come out higher.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from collections.abc import Callable, Sequence

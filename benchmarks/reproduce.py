@@ -37,6 +37,10 @@ binarised MNIST (``--data-root`` holds ``binarized_mnist_{train,valid,test}.mat`
 ``.amat`` files), and score the whole test set; ``tiny`` binarises the embedded grey
 subset with one fixed-seed draw. ``--table bihm1`` is BiHM Table 1 on the UCI sets
 (:mod:`benchmarks.uci_bihm`; ``--data-root`` holds ``<name>.{train,valid,test}.data``).
+
+This module trains each table's configurations and runs the command line; the test
+evaluation is :mod:`benchmarks.evaluation`, the records and reports
+:mod:`benchmarks.reproduce_report`, the budgets :mod:`benchmarks.reproduce_configs`.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,17 @@ from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from torch import nn
 
 from benchmarks import paper_values, uci_bihm
+from benchmarks.evaluation import (
+    EvaluationProgress,
+    curve_log_likelihood,
+    evaluation_log_partition,
+    evaluated_once,
+    importance_estimates,
+    normalised_binary_limit_pair,
+    renormalised_evaluation,
+    save_evaluation,
+    smoothed_curve_log_likelihood,
+)
 from benchmarks.paper_values import PaperValue
 from benchmarks.provenance import load_average, machine, provenance
 from benchmarks.reproduce_configs import (
@@ -78,23 +93,21 @@ from benchmarks.reproduce_configs import (
     Stage,
     budget_for,
 )
-from benchmarks.resumable_evaluation import EvaluationInterrupted, EvaluationProgress, images_digest
+from benchmarks.reproduce_report import ResultRow, TableResult, to_markdown, write_report
+from benchmarks.resumable_evaluation import EvaluationInterrupted
 from pyro_dgm.cli.main import EXIT_INTERRUPTED, EXIT_NON_FINITE_LOSS, resolve_device
-from pyro_dgm.cli.run_directory import RunDirectory, write_atomically
+from pyro_dgm.cli.run_directory import RunDirectory
 from pyro_dgm.cli.trainer import Experiment, NonFiniteLoss, Schedule, Trainer, TrainingInterrupted
 from pyro_dgm.data import BinarizedBatches, load_dataset, static_binarize
 from pyro_dgm.data.registry import get_dataset_spec
 from pyro_dgm.diagnostics.bvae_metrics import active_units, posterior_means, psnr, reconstruct, ssim
-from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep, log_likelihood
+from pyro_dgm.infer import VIMCO, BiHMELBO, DVAEELBO, DVAEPlusPlusELBO, ReweightedWakeSleep
 from pyro_dgm.infer.objectives.dvae_sharp import DVAESharpELBO
-from pyro_dgm.infer.importance import log_mean_exp
-from pyro_dgm.infer.estimators.rbm_partition import estimate_log_partition
 from pyro_dgm.bihm.sbn_partition import estimate_sbn_log_partition_squared
 from pyro_dgm.infer.objectives.tcvae import TCVAE_ELBO
 from pyro_dgm.models import BidirectionalVAE, BottomUpGuide, SigmoidBeliefNet, UnidirectionalVAE
 from pyro_dgm.models.annealing import DVAESchedule
 from pyro_dgm.models.dvae import build_dvae_pp
-from pyro_dgm.models.dvae_base import binary_limit_pair
 from pyro_dgm.models.dvae_sharp import build_dvae_sharp
 from pyro_dgm.models.dvae_smoothing import is_tempered
 from pyro_dgm.models.directed_prior import build_directed_dvae
@@ -139,12 +152,6 @@ def row_label(group: str, method: str) -> str:
 TEST_BINARIZATION_SEED = 12345
 """The fixed-seed Bernoulli draw of the test images (distinct from the training draw)."""
 
-DATA_BLOCK_SIZE = 100
-"""Test images per vectorised evaluation pass."""
-
-SAMPLE_CHUNK_SIZE = 100
-"""Importance samples per vectorised pass (with DATA_BLOCK_SIZE: 10^4 particles)."""
-
 DEFAULT_THREADS = 1
 """CPU threads by default: on a loaded 2-core machine two threads ran a BiHM step ~10x slower
 than one (the threads spin against other jobs); pass ``--threads 0`` on an idle machine."""
@@ -155,71 +162,6 @@ DEFAULT_RESULTS_DIR = Path("benchmarks/results")
 DEFAULT_RUNS_DIR = Path("benchmarks/runs")
 """Checkpoints of the ``full`` budget's configurations (not committed: ``runs/`` is ignored)."""
 
-TABLE_TITLES = {
-    "bihm3": "BiHM Table 3 — sigmoid belief nets on MNIST (BiHM, RWS, VIMCO)",
-    "dvaepp1": "DVAE++ Table 1 — 200 Bernoulli latents, directed prior",
-    "dvaepp2": "DVAE++ Table 2 — RBM prior vs directed prior, 1 and 2 latent layers",
-    "bvae1": "BVAE Table I — Gaussian VAEs and their bidirectional twins on MNIST",
-    "dvaesharp": "DVAE# against DVAE++ and DVAE — RBM prior, 1 latent layer, equal budget",
-}
-
-
-# --- records ---------------------------------------------------------------------------
-
-
-@dataclass
-class ResultRow:
-    """One trained configuration: what it is, what we measured, what the paper printed.
-
-    :ivar group: the table row it belongs to (``"linear"``, ``"2 nonlinear"``; ``""`` if none).
-    :ivar method: the column or method (``"BiHM"``, ``"joint"``, ``"Bidirectional VAE"``).
-    :ivar metrics: measured numbers; ``log_p`` (nats per test image) and ``log_p_se``
-        (its standard error over test images) always.
-    :ivar paper: the published values this row is compared with, by metric key.
-    :ivar parameters: trainable parameters (shared tensors counted once).
-    :ivar steps: optimiser steps; ``train_seconds``/``eval_seconds``: wall time.
-    :ivar train_losses: the objective per data point at the end of every epoch.
-    :ivar curve: the learning curve, validation log p(x) against steps (:class:`Training`).
-    :ivar per_image_log_p: the per-test-image estimates (not written to JSON), for paired
-        differences between methods evaluated on the same images.
-    """
-
-    group: str
-    method: str
-    metrics: dict[str, float]
-    paper: dict[str, PaperValue] = field(default_factory=dict)
-    parameters: int = 0
-    steps: int = 0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    train_losses: list[float] = field(default_factory=list)
-    curve: list[dict[str, float]] = field(default_factory=list)
-    per_image_log_p: torch.Tensor | None = field(default=None, repr=False)
-
-    def gap(self, key: str = "log_p") -> float | None:
-        """Ours − paper in nats for metric ``key`` (negative: ours is lower), or ``None``."""
-        if key not in self.paper or key not in self.metrics:
-            return None
-        return self.metrics[key] - self.paper[key].log_likelihood
-
-
-@dataclass
-class TableResult:
-    """Rows plus the context every report states: budget, data, wall time, machine."""
-
-    table: str
-    budget_name: str
-    budget: Any
-    dataset: str
-    binarization: str
-    num_train: int
-    num_test: int
-    rows: list[ResultRow]
-    wall_seconds: float
-    machine: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-    seed: int = SEED
-    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 # --- machine and data ------------------------------------------------------------------
@@ -234,10 +176,6 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 CURVE_IMAGES = 1000
 """Validation images of the learning curve: a fixed random subset (not a prefix: the first MNIST
 digits are easier ones), small enough that a curve point costs a few seconds."""
-
-CURVE_PARTICLES = 50
-"""Importance samples per validation image at a curve point (the curve shows the trend; the test
-evaluation uses the budget's K)."""
 
 CURVE_POINTS = 50
 """About this many curve points per training run (every ``ceil(epochs / CURVE_POINTS)`` epochs)."""
@@ -367,145 +305,6 @@ def train(
         for epoch in metrics if "valid_log_p" in epoch
     ]
     return record
-
-
-# --- evaluation ------------------------------------------------------------------------
-
-
-EVALUATION_VALIDATION = False
-"""Pyro validation during the test and curve evaluations: off. The models were trained with it
-on, and the estimator itself warns (naming the sites) when a data point's weights are all zero."""
-
-
-EVALUATION_PROGRESS_STEPS = 10
-"""A long test evaluation reports on stderr after each tenth of the test images."""
-
-
-def importance_estimates(
-    model: Callable[..., Any], guide: Callable[..., Any], data: torch.Tensor, num_samples: int,
-    progress: bool = False, saved: EvaluationProgress | None = None,
-) -> tuple[dict[str, float], torch.Tensor]:
-    r"""Per test image, from one set of K guide samples: IW :math:`\log p(x)` (BiHM Eq. 5),
-    the ELBO (mean :math:`\log w`), BiHM's :math:`\log \tilde p^*(x) = 2 \log \frac1K \sum_k
-    \sqrt{w_k}` (Eq. 4) and Kish's ESS.
-
-    Pyro's argument and sample checks are off for the passes (:data:`EVALUATION_VALIDATION`):
-    the values are bit-identical with them on, and a pass is cheaper without them
-    (``benchmarks/evaluation_speed.py``; measured in ``benchmarks/results/evaluation_speed.md``).
-
-    ``progress``: one stderr line after each tenth of the images (done, elapsed, left): the
-    full protocol's evaluation takes half an hour on a CPU core.
-
-    ``saved``: the blocks of :data:`DATA_BLOCK_SIZE` images already estimated by an
-    interrupted run of this evaluation are skipped, and each new one is kept as it finishes
-    (:class:`~benchmarks.resumable_evaluation.EvaluationProgress`).
-
-    :returns: their means with the standard error of :math:`\log p(x)` over images, and
-        the per-image :math:`\log p(x)` (for paired comparisons on the same images).
-    """
-    saved = EvaluationProgress(None, {}) if saved is None else saved
-    started, skipped = time.perf_counter(), saved.images_done
-    next_report = skipped * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
-    for index, block in enumerate(data.split(DATA_BLOCK_SIZE)):
-        if index < len(saved.blocks):
-            continue
-        with pyro.validation_enabled(EVALUATION_VALIDATION):
-            estimate = log_likelihood(
-                model, guide, block, num_samples=num_samples, chunk_size=min(SAMPLE_CHUNK_SIZE, num_samples),
-                keep_log_weights=True,
-            )
-        log_weights = estimate.log_weights
-        saved.record({
-            "log_p": estimate.log_likelihood,
-            "elbo": log_weights.mean(dim=0),
-            "bihm_bound": 2 * log_mean_exp(0.5 * log_weights, dim=0),  # BiHM Eq. 4
-            "ess": estimate.effective_sample_size,
-        })
-        done = saved.images_done
-        if progress and done * EVALUATION_PROGRESS_STEPS >= next_report * data.size(0):
-            next_report = done * EVALUATION_PROGRESS_STEPS // data.size(0) + 1
-            elapsed = time.perf_counter() - started
-            left = elapsed * (data.size(0) - done) / (done - skipped)
-            print(f"  test evaluation (K = {num_samples:,}): {done:,} of {data.size(0):,} images, "
-                  f"{elapsed / 60:.1f} min, about {left / 60:.1f} min left", file=sys.stderr, flush=True)
-    per_image = saved.concatenated("log_p")
-    summary = {
-        "log_p": per_image.mean().item(),
-        "log_p_se": standard_error(per_image),
-        "elbo": saved.concatenated("elbo").mean().item(),
-        "bihm_bound": saved.concatenated("bihm_bound").mean().item(),
-        "ess": saved.concatenated("ess").mean().item(),
-    }
-    return summary, per_image
-
-
-def curve_log_likelihood(
-    model: Callable[..., Any], guide: Callable[..., Any], images: torch.Tensor
-) -> dict[str, float]:
-    r"""One learning-curve point: IW :math:`\log p(x)` with K = :data:`CURVE_PARTICLES` on ``images``."""
-    summary, _ = importance_estimates(model, guide, images, CURVE_PARTICLES)
-    return {"valid_log_p": summary["log_p"]}
-
-
-def standard_error(values: torch.Tensor) -> float:
-    """Standard error of the mean of ``values`` (NaN for fewer than two)."""
-    return (values.std() / math.sqrt(values.numel())).item() if values.numel() > 1 else math.nan
-
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    """``function()`` without autograd, and its wall time in seconds."""
-    started = time.perf_counter()
-    with torch.no_grad():
-        result = function()
-    return result, time.perf_counter() - started
-
-
-EVALUATION_FILE = "evaluation.pt"
-
-
-def evaluated_once(
-    folder: Path | None,
-    function: Callable[[EvaluationProgress], tuple[dict[str, float], torch.Tensor]],
-    steps: int,
-    num_samples: int,
-    test: torch.Tensor,
-) -> tuple[tuple[dict[str, float], torch.Tensor], float]:
-    """:func:`timed` ``function(progress)``, whose ``(metrics, per-image log p)`` is kept in ``folder`` and
-    reused by a rerun of the same training (same ``steps``): the test evaluation of the full protocol takes
-    half an hour, and a resumed table must not redo it.
-
-    An evaluation stopped part-way continues from its finished blocks: ``function`` gets the
-    :class:`~benchmarks.resumable_evaluation.EvaluationProgress` of this evaluation (the
-    training ``steps``, ``num_samples`` importance samples, the ``test`` images) to pass on to
-    :func:`importance_estimates`, and the seconds returned include the earlier runs'. A stop
-    (Ctrl-C, or ``kill -INT`` also of a background job) raises
-    :class:`~benchmarks.resumable_evaluation.EvaluationInterrupted`.
-    """
-    path = None if folder is None else folder / EVALUATION_FILE
-    if path is not None and path.is_file():
-        saved = torch.load(path, weights_only=True)
-        if saved["steps"] == steps:
-            return (saved["metrics"], saved["per_image_log_p"]), saved["seconds"]
-    progress = EvaluationProgress(folder, {"steps": steps, "num_samples": num_samples,
-                                           "images": images_digest(test), "block_size": DATA_BLOCK_SIZE})
-    with progress.stoppable(test.size(0)):
-        evaluation, seconds = timed(lambda: function(progress))
-    seconds += progress.earlier_seconds
-    save_evaluation(folder, evaluation, seconds, steps)
-    progress.discard()
-    return evaluation, seconds
-
-
-def save_evaluation(
-    folder: Path | None, evaluation: tuple[dict[str, float], torch.Tensor], seconds: float, steps: int
-) -> None:
-    """Keep ``evaluation`` (metrics, per-image log p) of the training at ``steps`` in ``folder`` (if any),
-    written atomically (a stop while writing leaves the previous file)."""
-    if folder is None:
-        return
-    metrics, per_image = evaluation
-    payload = {"metrics": metrics, "per_image_log_p": per_image, "seconds": seconds, "steps": steps}
-    write_atomically(folder / EVALUATION_FILE, lambda stream: torch.save(payload, stream))
 
 
 def result_row(
@@ -640,95 +439,6 @@ def build_smoothed_vae(
         data_dim, side, side, smoother=column.smoother, beta=beta, num_groups=groups,
         hidden_sizes=hidden, guide=guide,
     )
-
-
-def evaluation_log_partition(model: nn.Module, ais_chains: int, ais_temperatures: int) -> dict[str, float]:
-    r"""The :math:`\log Z` of ``model``'s RBM prior (exact if enumerable, else AIS with ``ais_chains``
-    chains over ``ais_temperatures`` temperatures) with its standard error; ``{}`` for a directed
-    (normalised) prior."""
-    prior = getattr(model, "prior", None)
-    if not callable(prior):
-        return {}
-    rbm = prior()
-    method = "exact" if rbm.is_enumerable else "ais"
-    options = {} if method == "exact" else {"num_chains": ais_chains, "betas": ais_temperatures}
-    estimate = estimate_log_partition(rbm, method=method, **options)
-    partition = {"log_z": estimate.value.item(), "log_z_se": estimate.standard_error.item()}
-    if method == "ais":
-        partition["log_z_temperatures"] = float(ais_temperatures)
-    return partition
-
-
-def normalised_binary_limit_pair(
-    model: nn.Module, guide: nn.Module, partition: dict[str, float]
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    r"""The pair at :math:`\beta = \infty`, an RBM prior normalised by ``partition["log_z"]``
-    (:func:`evaluation_log_partition`; ``{}`` for a directed prior)."""
-    if "log_z" not in partition:
-        return binary_limit_pair(model, guide)
-    weight = model.prior().weight  # the estimate's dtype: a float32 log Z survives the trip through float exactly
-    log_partition = torch.tensor(partition["log_z"], dtype=weight.dtype, device=weight.device)
-    return (functools.partial(model, binary_limit=True, log_partition=log_partition),
-            functools.partial(guide, binary_limit=True))
-
-
-def binary_limit_evaluation_pair(
-    model: nn.Module, guide: nn.Module, ais_chains: int, ais_temperatures: int
-) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, float]]:
-    r"""The pair at :math:`\beta = \infty`; an RBM prior gets its :math:`\log Z` (exact or AIS) fixed."""
-    partition = evaluation_log_partition(model, ais_chains, ais_temperatures)
-    return (*normalised_binary_limit_pair(model, guide, partition), partition)
-
-
-LOG_Z_SHIFTED_METRICS = ("log_p", "elbo", "bihm_bound")
-r"""Test metrics of a model with an RBM prior that contain :math:`-\log Z` once: every importance
-weight is :math:`\tilde p(x, z) / (Z\, q(z \mid x))`, so the IW :math:`\log p(x)`, the ELBO (mean
-:math:`\log w`) and BiHM's :math:`2 \log \frac1K \sum_k \sqrt{w_k}` each move by
-:math:`\log Z_{\rm old} - \log Z_{\rm new}`; the standard error and the ESS do not move."""
-
-
-def renormalised_evaluation(
-    evaluation: tuple[dict[str, float], torch.Tensor],
-    seconds: float,
-    model: nn.Module,
-    guide: nn.Module,
-    ais: tuple[int, int],
-    recorded_temperatures: int,
-) -> tuple[tuple[dict[str, float], torch.Tensor], float, bool]:
-    r"""A finished test evaluation normalised with a log Z from ``ais`` = (chains, temperatures).
-
-    An evaluation whose RBM log Z came from another AIS schedule (older evaluations record
-    none: theirs was ``recorded_temperatures``) is not redone: only log Z is re-estimated
-    (minutes, against the evaluation's half hour) and the metrics of
-    :data:`LOG_Z_SHIFTED_METRICS` and each image's log p(x) move by the difference. The
-    replaced value and its schedule stay in the metrics (``log_z_replaced``,
-    ``log_z_replaced_temperatures``). Directed priors and enumerable RBMs pass unchanged.
-
-    :returns: the evaluation, its seconds (plus the re-estimate's) and whether it changed.
-    """
-    metrics, per_image = evaluation
-    if "log_z" not in metrics or model.prior().is_enumerable:  # a normalised prior, or log Z exact
-        return evaluation, seconds, False
-    if metrics.get("log_z_temperatures", float(recorded_temperatures)) == float(ais[1]):
-        return evaluation, seconds, False
-    (_, _, partition), extra_seconds = timed(lambda: binary_limit_evaluation_pair(model, guide, *ais))
-    shift = metrics["log_z"] - partition["log_z"]
-    renormalised = {
-        **metrics,
-        **{name: metrics[name] + shift for name in LOG_Z_SHIFTED_METRICS},
-        **partition,
-        "log_z_replaced": metrics["log_z"],
-        "log_z_replaced_temperatures": metrics.get("log_z_temperatures", float(recorded_temperatures)),
-    }
-    return (renormalised, per_image + shift), seconds + extra_seconds, True
-
-
-def smoothed_curve_log_likelihood(
-    model: nn.Module, guide: nn.Module, images: torch.Tensor, ais: tuple[int, int]
-) -> dict[str, float]:
-    """:func:`curve_log_likelihood` of a smoothed model in its binary limit (an RBM prior's log Z as at test)."""
-    model_fn, guide_fn, _ = binary_limit_evaluation_pair(model, guide, *ais)
-    return curve_log_likelihood(model_fn, guide_fn, images)
 
 
 @dataclass(frozen=True)
@@ -1016,212 +726,6 @@ def data_files_read(dataset: str, data_root: str | None) -> list[Path]:
 
 def _with_dataset(budget: Any, dataset: str) -> Any:
     return replace(budget, data=replace(budget.data, dataset=dataset))
-
-
-# --- reports ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A method's place in its group: its log p(x) and its paired difference to the group's best.
-
-    :ivar difference: mean over test images of (this method − best method), nats (<= 0).
-    :ivar difference_se: standard error of that mean over the same images (paired).
-    """
-
-    method: str
-    log_p: float
-    difference: float
-    difference_se: float | None
-
-
-def ranking(rows: Sequence[ResultRow]) -> dict[str, list[Ranked]]:
-    """Methods of each group, best measured log p(x) first (equal budget within a table)."""
-    groups: dict[str, list[ResultRow]] = {}
-    for row in rows:
-        groups.setdefault(row.group, []).append(row)
-    ranked = {}
-    for group, members in groups.items():
-        ordered = sorted(members, key=lambda r: r.metrics["log_p"], reverse=True)
-        best = ordered[0]
-        ranked[group] = [_ranked(row, best) for row in ordered]
-    return ranked
-
-
-def _ranked(row: ResultRow, best: ResultRow) -> Ranked:
-    difference = row.metrics["log_p"] - best.metrics["log_p"]
-    paired = row.per_image_log_p is not None and best.per_image_log_p is not None
-    difference_se = standard_error(row.per_image_log_p - best.per_image_log_p) if paired and row is not best else None
-    return Ranked(row.method, row.metrics["log_p"], difference, difference_se)
-
-
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value):
-        return {key: _jsonable(item) for key, item in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-ROW_JSON_FIELDS = ("group", "method", "metrics", "paper", "parameters", "steps", "train_seconds", "eval_seconds",
-                   "train_losses", "curve")
-"""The fields of :class:`ResultRow` written to JSON (the per-image estimates are not)."""
-
-
-def to_json(result: TableResult) -> dict[str, Any]:
-    rows = []
-    for row in result.rows:
-        record = {key: _jsonable(getattr(row, key)) for key in ROW_JSON_FIELDS}
-        record["gap_nats"] = {key: row.gap(key) for key in row.paper}
-        rows.append(record)
-    return {
-        "table": result.table,
-        "title": TABLE_TITLES[result.table],
-        "budget_name": result.budget_name,
-        "budget": _jsonable(result.budget),
-        "dataset": result.dataset,
-        "binarization": result.binarization,
-        "num_train": result.num_train,
-        "num_test": result.num_test,
-        "wall_seconds": result.wall_seconds,
-        "machine": result.machine,
-        "notes": result.notes,
-        "seed": result.seed,
-        "provenance": result.provenance,
-        "rows": rows,
-        "ranking": _jsonable(ranking(result.rows)),
-    }
-
-
-def _number(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
-
-
-EXTRA_COLUMNS: dict[str, tuple[tuple[str, str, int], ...]] = {
-    "bihm3": (("elbo", "ELBO", 2), ("bihm_bound", "log p̃*(x) (Eq. 4)", 2), ("log_z2", "log Z² (Eq. 7)", 2),
-              ("log_z2_se", "± s.e.", 2), ("log_p_star", "log p*(x)", 2), ("ess", "ESS", 1)),
-    "dvaepp1": (("elbo", "ELBO (binary limit)", 2), ("ess", "ESS", 1)),
-    "dvaepp2": (("elbo", "ELBO (binary limit)", 2), ("log_z", "log Z (AIS)", 2), ("log_z_se", "± s.e.", 2),
-                ("ess", "ESS", 1)),
-    "dvaesharp": (("elbo", "ELBO (binary limit)", 2), ("log_z", "log Z (AIS)", 2), ("log_z_se", "± s.e.", 2),
-                  ("ess", "ESS", 1)),
-    "bvae1": (("active_units", "AU", 0), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4), ("ess", "ESS", 1)),
-}
-"""Per table, further measured columns: (metric key, header, decimals)."""
-
-
-def _budget_line(report: dict[str, Any]) -> str:
-    budget = report["budget"]
-    stages = budget.get("stages") or [budget["stage"]]
-    stage_text = "; then ".join(
-        f"{s['epochs']} epoch(s) at lr {s['learning_rate']:g}, batch {s['batch_size']}, K = {s['num_particles']}"
-        for s in stages
-    )
-    whole_test_set = budget["data"].get("test_size") is None
-    binary = get_dataset_spec(report["dataset"]).binary
-    return (
-        f"{report['num_train']} training images ({report['dataset']}, "
-        f"{'binary as published' if binary else report['binarization'] + ' binarisation'}), "
-        f"{stage_text}; test: {'all' if whole_test_set else 'first'} {report['num_test']} test images "
-        f"({'as published' if binary else 'one fixed-seed binarisation'}), "
-        f"importance samples K = {budget['eval_particles']}."
-    )
-
-
-def _machine_line(report: dict[str, Any]) -> str:
-    machine = report["machine"]
-    device = machine["gpu"] or machine["device"]
-    return (
-        f"{machine['cpu']} ({machine['cpu_count']} cores), torch {machine['torch']}, "
-        f"{machine['torch_threads']} thread(s), device {device}; 1-minute load average "
-        f"{_number(machine['load_average_start'], 1)} at start, {_number(machine['load_average_end'], 1)} at end."
-    )
-
-
-def short_source(source: str) -> str:
-    """``"BiHM (Bornschein et al. 2016) Table 3"`` -> ``"BiHM Table 3"``."""
-    paper, _, rest = source.partition(" (")
-    return f"{paper} {rest.rsplit(') ', 1)[-1]}" if rest else paper
-
-
-def _row_cells(row: dict[str, Any], extra: tuple[tuple[str, str, int], ...]) -> list[str]:
-    paper = row["paper"].get("log_p")
-    metrics = row["metrics"]
-    return [
-        row["group"] or "–",
-        row["method"],
-        _number(metrics["log_p"]),
-        _number(metrics["log_p_se"]),
-        _number(paper["log_likelihood"]) if paper else "–",
-        short_source(paper["source"]) if paper else "–",
-        _number(row["gap_nats"].get("log_p")),
-        *(_number(metrics.get(key), digits) for key, _, digits in extra),
-        f"{row['parameters']:,}",
-        str(row["steps"]),
-        f"{row['train_seconds']:.0f}",
-        f"{row['eval_seconds']:.0f}",
-    ]
-
-
-def _ranking_lines(report: dict[str, Any]) -> list[str]:
-    lines = [
-        "Ranking at equal budget (best measured log p(x) first; after each other method, its "
-        "difference to the best in nats ± the paired standard error over the same test images):",
-        "",
-    ]
-    for group, places in report["ranking"].items():
-        best, others = places[0], places[1:]
-        described = [f"{best['method']} ({_number(best['log_p'])})"] + [
-            f"{place['method']} ({_number(place['difference'])} ± {_number(place['difference_se'])})"
-            for place in others
-        ]
-        lines.append(f"- {group or 'all'}: " + " > ".join(described))
-    return lines
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The Markdown report of a JSON report (:func:`to_json`): budget, machine, table, ranking, choices."""
-    extra = EXTRA_COLUMNS[report["table"]]
-    headers = ["group", "method", "log p(x) ours", "± s.e.", "paper", "source", "gap (nats)",
-               *(header for _, header, _ in extra), "params", "steps", "train s", "eval s"]
-    lines = [
-        f"### {report['title']} — budget `{report['budget_name']}`",
-        "",
-        f"*Budget:* {_budget_line(report)}",
-        "",
-        f"*Wall time:* {report['wall_seconds'] / 60:.1f} min. *Machine:* {_machine_line(report)}",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|",
-        *("| " + " | ".join(_row_cells(row, extra)) + " |" for row in report["rows"]),
-    ]
-    further = [(row, key) for row in report["rows"] for key in row["paper"] if key != "log_p"]
-    if further:
-        lines += ["", "Further comparisons:", ""]
-        for row, key in further:
-            value = row["paper"][key]
-            lines.append(
-                f"- {row['method']}, {value['quantity']}: ours {_number(row['metrics'].get(key))}, paper "
-                f"{_number(value['log_likelihood'])} ({value['source']}), gap {_number(row['gap_nats'][key])} nats."
-            )
-    lines += ["", *_ranking_lines(report)]
-    if report["notes"]:
-        lines += ["", "Choices and deviations from the paper:", ""] + [f"- {note}" for note in report["notes"]]
-    return "\n".join(lines) + "\n"
-
-
-def write_report(result: TableResult, output: Path) -> tuple[Path, Path]:
-    """Write ``output`` (JSON) and ``output`` with suffix ``.md``; returns both paths."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    report = to_json(result)
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    markdown = output.with_suffix(".md")
-    markdown.write_text(to_markdown(report))
-    return output, markdown
 
 
 # --- command line ----------------------------------------------------------------------

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from benchmarks import paper_values
-from benchmarks.reproduce import TABLE_TITLES, _budget_line, main, ranking, run_table, short_source, to_json, write_report
+from benchmarks.reproduce import main, run_table
 from benchmarks.reproduce_configs import BUDGET_TABLE, BUDGETS, TABLES, budget_for
+from benchmarks.reproduce_report import TABLE_TITLES, _budget_line, ranking, short_source, to_json, write_report
 
 GAP_TOLERANCE = 1e-9
 """The JSON's gap is recomputed from the same floats: equal up to rounding."""
@@ -119,7 +120,8 @@ def test_short_source_keeps_paper_and_table():
 
 
 def test_a_rerun_with_a_runs_dir_resumes_and_reuses_finished_evaluations(tmp_path):
-    from benchmarks.reproduce import EVALUATION_FILE, RunContext
+    from benchmarks.evaluation import EVALUATION_FILE
+    from benchmarks.reproduce import RunContext
 
     context = RunContext(seed=3, folder=tmp_path / "runs")
     first = run_table("bihm3", "tiny", context=context)
@@ -140,7 +142,8 @@ def test_a_finished_evaluation_is_renormalised_when_the_test_log_z_schedule_chan
     from dataclasses import replace
 
     from benchmarks import reproduce
-    from benchmarks.reproduce import LOG_Z_SHIFTED_METRICS, RunContext
+    from benchmarks.evaluation import LOG_Z_SHIFTED_METRICS
+    from benchmarks.reproduce import RunContext
 
     context = RunContext(seed=2, folder=tmp_path / "runs", rows=frozenset({"1 linear/rbm_overlapping"}))
     (first,) = run_table("dvaepp2", "tiny", context=context).rows
@@ -274,7 +277,7 @@ def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatc
     import pyro
     import pyro.distributions as dist
 
-    from benchmarks import reproduce
+    from benchmarks import evaluation
 
     def model(x):
         with pyro.plate("data", x.size(0)):
@@ -285,15 +288,15 @@ def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatc
         with pyro.plate("data", x.size(0)):
             pyro.sample("z", dist.Bernoulli(0.5))
 
-    monkeypatch.setattr(reproduce, "DATA_BLOCK_SIZE", 10)
+    monkeypatch.setattr(evaluation, "DATA_BLOCK_SIZE", 10)
     images = torch.bernoulli(torch.full((100, 3), 0.5), generator=torch.Generator().manual_seed(0))
-    summary, per_image = reproduce.importance_estimates(model, guide, images, 4, progress=True)
+    summary, per_image = evaluation.importance_estimates(model, guide, images, 4, progress=True)
     lines = capsys.readouterr().err.rstrip("\n").split("\n")
     assert [line.split(":")[1].split(" images")[0].strip() for line in lines] == [
         f"{done} of 100" for done in range(10, 101, 10)]
     assert lines[0].startswith("  test evaluation (K = 4): 10 of 100 images, ") and lines[-1].endswith("about 0.0 min left")
     assert per_image.shape == (100,) and math.isfinite(summary["log_p"])
-    reproduce.importance_estimates(model, guide, images, 4)
+    evaluation.importance_estimates(model, guide, images, 4)
     assert capsys.readouterr().err == ""
 
 

@@ -15,8 +15,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from benchmarks import reproduce
-from benchmarks.reproduce import EVALUATION_FILE, RunContext, evaluated_once, importance_estimates, main, run_table
+from benchmarks import evaluation
+from benchmarks.evaluation import EVALUATION_FILE, evaluated_once, importance_estimates
+from benchmarks.reproduce import RunContext, main, run_table
 from benchmarks.reproduce_configs import TINY_EVAL_PARTICLES
 from benchmarks.resumable_evaluation import PROGRESS_FILE, EvaluationInterrupted, EvaluationProgress, images_digest
 
@@ -69,7 +70,7 @@ def sigint_ignored():
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(reproduce, "DATA_BLOCK_SIZE", BLOCK)
+    monkeypatch.setattr(evaluation, "DATA_BLOCK_SIZE", BLOCK)
 
 
 def test_a_resumed_evaluation_is_bit_identical_to_an_uninterrupted_one(tmp_path):
@@ -162,7 +163,7 @@ def test_a_table_stopped_during_its_test_evaluation_resumes_to_the_uninterrupted
     (expected,) = run_table("dvaepp2", "tiny", context=RunContext(folder=tmp_path / "whole", rows=frozenset({row}))).rows
 
     passes = []
-    real_log_likelihood = reproduce.log_likelihood
+    real_log_likelihood = evaluation.log_likelihood
 
     def stopped_on_the_second_block(*args, **kwargs):
         if kwargs["num_samples"] == TINY_EVAL_PARTICLES:  # the test evaluation's passes, not the curve's
@@ -171,14 +172,14 @@ def test_a_table_stopped_during_its_test_evaluation_resumes_to_the_uninterrupted
                 raise KeyboardInterrupt
         return real_log_likelihood(*args, **kwargs)
 
-    monkeypatch.setattr(reproduce, "log_likelihood", stopped_on_the_second_block)
+    monkeypatch.setattr(evaluation, "log_likelihood", stopped_on_the_second_block)
     argv = ["--table", "dvaepp2", "--budget", "tiny", "--rows", row, "--runs-dir", str(tmp_path / "parts"),
             "--output", str(tmp_path / "report.json")]
     assert main(argv) == 130
     assert "test evaluation interrupted after 10 of 20 images" in capsys.readouterr().err
     assert len(list((tmp_path / "parts").rglob(PROGRESS_FILE))) == 1
 
-    monkeypatch.setattr(reproduce, "log_likelihood", real_log_likelihood)
+    monkeypatch.setattr(evaluation, "log_likelihood", real_log_likelihood)
     (resumed,) = run_table("dvaepp2", "tiny", context=RunContext(folder=tmp_path / "parts", rows=frozenset({row}))).rows
     assert resumed.steps == expected.steps
     assert resumed.metrics == expected.metrics  # log Z, log p(x), ELBO, BiHM's bound, ESS
