@@ -13,7 +13,7 @@ start it again. :class:`EvaluationProgress` keeps, in the configuration's run fo
 
 A rerun of the same command restores the generators and continues with the next block, so
 the resumed evaluation draws the very numbers an uninterrupted one would: its result is
-bit-identical (``tests/benchmarks/test_resumable_evaluation.py``). The file is written
+bit-identical (``tests/benchmarks/test_evaluation.py``). The file is written
 atomically after every block and removed once the evaluation is complete; a file of another
 evaluation (other training steps, K, test images or block size) is discarded, never mixed in.
 """

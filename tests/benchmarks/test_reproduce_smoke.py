@@ -273,33 +273,6 @@ def test_the_twin_sized_vae_has_the_parameter_count_of_the_bidirectional_vae():
         bvae_network(replace(small, network="resnet"), TWIN_SIZED_VAE)
 
 
-def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatch):
-    import pyro
-    import pyro.distributions as dist
-
-    from benchmarks import evaluation
-
-    def model(x):
-        with pyro.plate("data", x.size(0)):
-            z = pyro.sample("z", dist.Bernoulli(0.5))
-            pyro.sample("x", dist.Bernoulli(0.2 + 0.6 * z.unsqueeze(-1)).to_event(1), obs=x)
-
-    def guide(x):
-        with pyro.plate("data", x.size(0)):
-            pyro.sample("z", dist.Bernoulli(0.5))
-
-    monkeypatch.setattr(evaluation, "DATA_BLOCK_SIZE", 10)
-    images = torch.bernoulli(torch.full((100, 3), 0.5), generator=torch.Generator().manual_seed(0))
-    summary, per_image = evaluation.importance_estimates(model, guide, images, 4, progress=True)
-    lines = capsys.readouterr().err.rstrip("\n").split("\n")
-    assert [line.split(":")[1].split(" images")[0].strip() for line in lines] == [
-        f"{done} of 100" for done in range(10, 101, 10)]
-    assert lines[0].startswith("  test evaluation (K = 4): 10 of 100 images, ") and lines[-1].endswith("about 0.0 min left")
-    assert per_image.shape == (100,) and math.isfinite(summary["log_p"])
-    evaluation.importance_estimates(model, guide, images, 4)
-    assert capsys.readouterr().err == ""
-
-
 def test_the_budget_line_says_whether_the_whole_test_set_was_used_and_whether_it_was_binarised():
     """Larochelle's static MNIST is binary as published: no binarisation is drawn for it, and a
     budget without a test size evaluates every test image ("all", not "first")."""

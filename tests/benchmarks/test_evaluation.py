@@ -1,4 +1,5 @@
-"""An interrupted test evaluation continues from its finished blocks to the uninterrupted result.
+"""The test evaluation (``benchmarks/evaluation.py``): progress lines, and an interrupted evaluation
+continues from its finished blocks to the uninterrupted result.
 
 The check is bit-identity: the resumed evaluation restores every generator's state after the
 last kept block, so it draws the very importance samples an uninterrupted run draws. A resume
@@ -6,6 +7,7 @@ that recomputed the kept blocks, skipped the generator state or re-estimated a f
 (an RBM prior's log Z) would differ.
 """
 
+import math
 import os
 import signal
 import time
@@ -185,3 +187,15 @@ def test_a_table_stopped_during_its_test_evaluation_resumes_to_the_uninterrupted
     assert resumed.metrics == expected.metrics  # log Z, log p(x), ELBO, BiHM's bound, ESS
     assert torch.equal(resumed.per_image_log_p, expected.per_image_log_p)
     assert not list((tmp_path / "parts").rglob(PROGRESS_FILE))
+
+
+def test_the_test_evaluation_reports_each_tenth_of_the_images(capsys, monkeypatch):
+    images = torch.bernoulli(torch.full((100, 3), 0.5), generator=torch.Generator().manual_seed(0))
+    summary, per_image = importance_estimates(model, guide, images, 4, progress=True)
+    lines = capsys.readouterr().err.rstrip("\n").split("\n")
+    assert [line.split(":")[1].split(" images")[0].strip() for line in lines] == [
+        f"{done} of 100" for done in range(10, 101, 10)]
+    assert lines[0].startswith("  test evaluation (K = 4): 10 of 100 images, ") and lines[-1].endswith("about 0.0 min left")
+    assert per_image.shape == (100,) and math.isfinite(summary["log_p"])
+    importance_estimates(model, guide, images, 4)
+    assert capsys.readouterr().err == ""
