@@ -50,7 +50,6 @@ EVALUATION_VALIDATION = False
 """Pyro validation during the test and curve evaluations: off. The models were trained with it
 on, and the estimator itself warns (naming the sites) when a data point's weights are all zero."""
 
-
 EVALUATION_PROGRESS_STEPS = 10
 """A long test evaluation reports on stderr after each tenth of the test images."""
 
