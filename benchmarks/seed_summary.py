@@ -10,7 +10,8 @@ different lengths are never averaged together, and renders one Markdown table:
 * the ELBO, the ESS, the steps, the training and evaluation time.
 
 Below the table it lists each row group's methods in order of their means. For each
-neighbouring pair it gives a Welch two-sample test over seeds:
+neighbouring pair of rows with at least two seeds it gives a Welch two-sample test over seeds
+(single-seed rows follow, untested):
 
 .. math::
 
@@ -254,21 +255,26 @@ def table_line(row: RowSummary) -> str:
 
 
 def ranking_line(group: tuple[str, str, int, int, int], members: Sequence[RowSummary]) -> str:
-    """The group's methods by mean, each neighbouring pair with its Welch test."""
+    """The group's methods by mean: the rows with at least two seeds in one chain, each neighbouring
+    pair with its Welch test, then the single-seed rows, untested (placed inside the chain, a
+    single-seed row would stand between two rows that can be tested and hide their test)."""
     table, name, epochs, _, _ = group
-    parts = [f"{members[0].key.method} ({_number(members[0].mean)})"]
-    for ahead, behind in zip(members, members[1:]):
+    tested = [row for row in members if row.seeds >= 2]
+    single = [row for row in members if row.seeds < 2]
+    parts = [f"{tested[0].key.method} ({_number(tested[0].mean)})"] if tested else []
+    for ahead, behind in zip(tested, tested[1:]):
         comparison = welch(ahead, behind)
-        if comparison is None:
-            verdict = "not testable: needs 2 seeds of each"
-        else:
-            verdict = (
-                f"Δ {_number(comparison.difference)} ± {_number(comparison.standard_error)}, "
-                f"Welch p = {comparison.p_value:.2g} (ν = {comparison.degrees_of_freedom:.1f}): "
-                + ("beyond the seeds' spread" if comparison.beyond_spread else "not beyond the seeds' spread")
-            )
+        verdict = (
+            f"Δ {_number(comparison.difference)} ± {_number(comparison.standard_error)}, "
+            f"Welch p = {comparison.p_value:.2g} (ν = {comparison.degrees_of_freedom:.1f}): "
+            + ("beyond the seeds' spread" if comparison.beyond_spread else "not beyond the seeds' spread")
+        )
         parts.append(f"> {behind.key.method} ({_number(behind.mean)}) [{verdict}]")
-    return f"- {table}, {name}, {epochs} epochs: " + " ".join(parts)
+    text = " ".join(parts)
+    if single:
+        listed = ", ".join(f"{row.key.method} ({_number(row.mean)})" for row in single)
+        text += ("; " if text else "") + f"1 seed, not tested: {listed}"
+    return f"- {table}, {name}, {epochs} epochs: {text}"
 
 
 def render(rows: Sequence[RowSummary]) -> str:

@@ -60,7 +60,15 @@ def test_rendering_states_single_seeds_and_untestable_orderings():
     text = render(group_runs([seed_run(-106.29, 0), seed_run(-106.63, 1), seed_run(-106.50, 0, "marginal")]))
     assert "**−106.46 ± 0.24** | −106.29 (s0), −106.63 (s1)" in text
     assert "**−106.50** (1 seed; s.e. 0.23)" in text
-    assert "joint (−106.46) > marginal (−106.50) [not testable: needs 2 seeds of each]" in text
+    assert "joint (−106.46); 1 seed, not tested: marginal (−106.50)" in text
+
+
+def test_a_single_seed_row_between_two_tested_rows_does_not_hide_their_test():
+    rbm = [seed_run(value, seed, "rbm") for seed, value in enumerate([-91.2, -91.4, -91.1])]
+    directed = [seed_run(value, seed, "directed") for seed, value in enumerate([-106.7, -106.6, -106.9])]
+    text = render(group_runs([*rbm, seed_run(-99.0, 0, "rolfe"), *directed]))
+    assert "rbm (−91.23) > directed (−106.73) [Δ 15.50 ± " in text
+    assert "beyond the seeds' spread]; 1 seed, not tested: rolfe (−99.00)" in text
 
 
 def test_an_ordering_beyond_the_spread_is_called_so(tmp_path):
