@@ -45,3 +45,33 @@ def test_main_writes_both_figures_and_fails_without_results(tmp_path):
     for name in (plot_curves.UCI_FIGURE, plot_curves.MNIST_FIGURE):
         assert (images / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_curves.main(["--results-dir", str(tmp_path / "empty"), "--image-dir", str(images)]) == 1
+
+
+def test_linear_counterpart_names_the_same_configuration_with_linear_networks():
+    assert plot_curves.linear_counterpart("dvaepp1: nonlinear/joint") == "dvaepp1: linear/joint"
+    assert plot_curves.linear_counterpart("dvaepp2: 1 nonlinear/rbm_overlapping") == "dvaepp2: 1 linear/rbm_overlapping"
+    assert plot_curves.linear_counterpart("dvaepp1: linear/joint") is None
+    assert plot_curves.linear_counterpart("bihm3: BiHM") is None
+
+
+def _panel(label: str, steps: list[int], nll: list[float]) -> dict:
+    return {"label": label, "steps": steps, "valid_nll": nll}
+
+
+def test_nonlinear_leads_compare_equal_seeds_at_common_steps_and_list_where_not_ahead():
+    panels = {
+        "dvaepp1: linear/joint": [_panel("seed 0", [500, 1000, 1500], [150.0, 130.0, 120.0]),
+                                  _panel("seed 1", [500, 1000], [140.0, 100.0])],
+        "dvaepp1: nonlinear/joint": [_panel("seed 0", [500, 1000, 1500, 2000], [140.0, 131.0, 110.0, 100.0]),
+                                     _panel("seed 2", [500], [90.0])],
+        "dvaepp1: nonlinear/marginal": [_panel("seed 0", [500], [100.0])],  # no linear counterpart ran
+    }
+    leads = plot_curves.nonlinear_leads(panels)
+    assert list(leads) == ["dvaepp1: nonlinear/joint"] and list(leads["dvaepp1: nonlinear/joint"]) == ["seed 0"]
+    lead = leads["dvaepp1: nonlinear/joint"]["seed 0"]
+    assert lead == {"points": 3, "smallest_lead": -1.0, "smallest_lead_step": 1000, "not_ahead_steps": [1000]}
+    (line,) = plot_curves.lead_lines(leads)
+    assert "not ahead at 1 (steps 1000) of 3 validation points" in line and "-1.00 nats at step 1000" in line
+    panels["dvaepp1: nonlinear/joint"][0]["valid_nll"][1] = 129.0
+    (line,) = plot_curves.lead_lines(plot_curves.nonlinear_leads(panels))
+    assert "ahead of the linear network at every one of 3 validation points; smallest lead 1.00 nats" in line
