@@ -1,0 +1,160 @@
+r"""How much of its binary latent code a trained RBM-prior model uses on the test images.
+
+A diagnostic for the DVAE++ Table 2 and DVAE# rows of :mod:`benchmarks.reproduce`: for
+each run folder (``benchmarks/runs/<table>_<budget>_seed<k>/<group>/<method>``) it rebuilds
+the configuration, loads the folder's ``checkpoint.pt`` and reports, over the test images
+:math:`x_n`, with :math:`q_{nu} = q(z_u = 1 \mid x_n)` the guide's posterior in the binary
+limit (the distribution the test :math:`\log p(x)` samples from):
+
+* **active units** — units with :math:`\operatorname{Var}_n q_{nu} > 10^{-2}` (Burda et al.
+  2016, Sec. 5.2, with :math:`\mathbb E_q[z_u] = q_u`): the units whose posterior mean moves
+  with the image;
+* **units on** — :math:`\frac1N \sum_n \sum_u q_{nu}`, the expected number of units at 1;
+* **posterior entropy** — :math:`\frac1N \sum_n \sum_u H(q_{nu})` in nats;
+* the **RBM prior's** mean bias and weight standard deviation (DVAE++ Eq. 1,
+  :math:`E(z) = -a^\top z - z_1^\top W z_2`).
+
+A latent code that stops being used (fewer active units, fewer units on) lowers the
+model's test :math:`\log p(x)` although its training objective may still be optimised.
+
+    python -m benchmarks.latent_usage benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_rolfe \
+        benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_overlapping --data-root ../shared/data/binarized_mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+
+from benchmarks.reproduce import build_smoothed_vae, load_images
+from benchmarks.reproduce_configs import budget_for
+from pyro_dgm.cli.checkpoint import load_checkpoint
+from pyro_dgm.cli.run_directory import CHECKPOINT_FILE
+from pyro_dgm.distributions.independent_bernoulli import bernoulli_entropy
+
+ACTIVE_VARIANCE = 1e-2
+r"""A unit is active when :math:`\operatorname{Var}_x \mathbb E_q[z_u \mid x]` exceeds this (Burda et al. 2016)."""
+
+TABLES_WITH_RBM_ROWS = ("dvaepp2", "dvaesharp")
+RUNS_DIRECTORY = re.compile(r"^(?P<table>[a-z0-9]+)_(?P<budget>tiny|small|full)_seed(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Where :mod:`benchmarks.reproduce` keeps one configuration's checkpoint, and which one it is."""
+
+    path: Path
+    table: str
+    budget: str
+    num_layers: int
+    network: str
+    method: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.table} {self.num_layers} {self.network}/{self.method}"
+
+    @classmethod
+    def parse(cls, path: Path) -> "RunFolder":
+        """``<table>_<budget>_seed<k>/<layers>_<network>/<method>``; ``ValueError`` names what does not fit."""
+        path = Path(path)
+        match = RUNS_DIRECTORY.match(path.parent.parent.name)
+        layers, _, network = path.parent.name.partition("_")
+        if match is None or match["table"] not in TABLES_WITH_RBM_ROWS or not layers.isdigit():
+            raise ValueError(
+                f"run folder {str(path)!r}: expected benchmarks/runs/<table>_<budget>_seed<k>/<layers>_<network>/"
+                f"<method> with table one of {', '.join(TABLES_WITH_RBM_ROWS)} (e.g. "
+                "benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_overlapping)")
+        return cls(path, match["table"], match["budget"], int(layers), network, path.name)
+
+
+def posterior_logits(guide: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\operatorname{logit} q(z_u = 1 \mid x)` of every smoothed unit, shape (N, units): the guide
+    run once in the binary limit, each smoothed site's logits concatenated in site order."""
+    with torch.no_grad(), pyro.validation_enabled(False):
+        trace = pyro.poutine.trace(guide).get_trace(x, binary_limit=True)
+    logits = []
+    for site in trace.nodes.values():
+        if site["type"] != "sample" or site["is_observed"]:
+            continue
+        distribution = site["fn"]
+        base = getattr(distribution, "base_dist", distribution)
+        if hasattr(base, "posterior_probs"):  # a smoother (here its binary limit), not the derived z sites
+            logits.append(base.logits.expand(x.size(0), -1))
+    if not logits:
+        raise ValueError(f"the guide {type(guide).__name__} has no smoothed latent site")
+    return torch.cat(logits, dim=-1)
+
+
+def usage(logits: torch.Tensor) -> dict[str, float]:
+    """Active units, expected units on and posterior entropy (module docstring) from (N, units) logits."""
+    probs = torch.sigmoid(logits)
+    return {
+        "units": float(probs.size(-1)),
+        "active_units": float((probs.var(dim=0) > ACTIVE_VARIANCE).sum()),
+        "units_on": probs.sum(dim=-1).mean().item(),
+        "posterior_entropy": bernoulli_entropy(logits).sum(dim=-1).mean().item(),
+    }
+
+
+def prior_summary(model: torch.nn.Module) -> dict[str, float]:
+    """Mean bias and weight standard deviation of the model's RBM prior."""
+    rbm = model.prior()
+    biases = torch.cat([rbm.bias1, rbm.bias2])
+    return {"rbm_mean_bias": biases.mean().item(), "rbm_weight_sd": rbm.weight.std().item()}
+
+
+def folder_usage(folder: RunFolder, test: torch.Tensor) -> dict[str, Any]:
+    """Rebuild the folder's configuration, load its checkpoint, and measure it on ``test``."""
+    budget = budget_for(folder.table, folder.budget)
+    columns = {column.name: column for column in budget.columns}
+    if folder.method not in columns:
+        raise ValueError(f"run folder {str(folder.path)!r}: {folder.method!r} is not a method of {folder.table} "
+                         f"({', '.join(columns)})")
+    pyro.clear_param_store()  # each folder's modules register under the same names
+    model, guide = build_smoothed_vae(columns[folder.method], test.size(-1), folder.num_layers,
+                                      budget.units_per_layer, folder.network, budget.beta_start)
+    checkpoint = load_checkpoint(folder.path / CHECKPOINT_FILE, map_location="cpu")
+    model.load_state_dict(checkpoint["modules"]["model"])
+    guide.load_state_dict(checkpoint["modules"]["guide"])
+    return {"run": folder.label, "step": checkpoint["step"], **usage(posterior_logits(guide, test)),
+            **prior_summary(model)}
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| run | step | units | active | units on | posterior entropy, nats | RBM mean bias | RBM weight sd |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {row['run']} | {row['step']:,} | {row['units']:.0f} | {row['active_units']:.0f} | "
+              f"{row['units_on']:.1f} | {row['posterior_entropy']:.1f} | {row['rbm_mean_bias']:.2f} | "
+              f"{row['rbm_weight_sd']:.3f} |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latent_usage", description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="run folders of RBM-prior rows (with checkpoint.pt)")
+    parser.add_argument("--data-root", default=None, help="folder with the papers' static binarised MNIST")
+    args = parser.parse_args(argv)
+    try:
+        folders = [RunFolder.parse(path) for path in args.folders]
+    except ValueError as error:
+        parser.error(str(error))
+    rows, tests = [], {}
+    for folder in folders:
+        if folder.budget not in tests:
+            tests[folder.budget] = load_images(budget_for(folder.table, folder.budget).data, args.data_root,
+                                               torch.device("cpu")).test
+        rows.append(folder_usage(folder, tests[folder.budget]))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
