@@ -29,6 +29,7 @@ import pyro
 import torch
 from torch import nn
 
+from benchmarks.latent_code import posterior_logits, usage
 from benchmarks.resumable_evaluation import EvaluationProgress, images_digest
 from pyro_dgm.cli.run_directory import write_atomically
 from pyro_dgm.infer import log_likelihood
@@ -265,6 +266,14 @@ def renormalised_evaluation(
 def smoothed_curve_log_likelihood(
     model: nn.Module, guide: nn.Module, images: torch.Tensor, ais: tuple[int, int]
 ) -> dict[str, float]:
-    """:func:`curve_log_likelihood` of a smoothed model in its binary limit (an RBM prior's log Z as at test)."""
-    model_fn, guide_fn, _ = binary_limit_evaluation_pair(model, guide, *ais)
-    return curve_log_likelihood(model_fn, guide_fn, images)
+    """:func:`curve_log_likelihood` of a smoothed model in its binary limit (an RBM prior's log Z as at test),
+    with the RBM's log Z (``valid_log_z``) and how much of the code the guide uses on the same images
+    (``valid_active_units``, ``valid_units_on``: :mod:`benchmarks.latent_code`), so that a curve that
+    turns down can be read against its prior and its code."""
+    model_fn, guide_fn, partition = binary_limit_evaluation_pair(model, guide, *ais)
+    point = curve_log_likelihood(model_fn, guide_fn, images)
+    if "log_z" in partition:
+        point["valid_log_z"] = partition["log_z"]
+    code = usage(posterior_logits(guide, images))
+    point.update(valid_active_units=code["active_units"], valid_units_on=code["units_on"])
+    return point

@@ -1,21 +1,10 @@
-r"""How much of its binary latent code a trained RBM-prior model uses on the test images.
+r"""How much of its binary latent code each trained RBM-prior row of :mod:`benchmarks.reproduce` uses.
 
-A diagnostic for the DVAE++ Table 2 and DVAE# rows of :mod:`benchmarks.reproduce`: for
-each run folder (``benchmarks/runs/<table>_<budget>_seed<k>/<group>/<method>``) it rebuilds
-the configuration, loads the folder's ``checkpoint.pt`` and reports, over the test images
-:math:`x_n`, with :math:`q_{nu} = q(z_u = 1 \mid x_n)` the guide's posterior in the binary
-limit (the distribution the test :math:`\log p(x)` samples from):
-
-* **active units** — units with :math:`\operatorname{Var}_n q_{nu} > 10^{-2}` (Burda et al.
-  2016, Sec. 5.2, with :math:`\mathbb E_q[z_u] = q_u`): the units whose posterior mean moves
-  with the image;
-* **units on** — :math:`\frac1N \sum_n \sum_u q_{nu}`, the expected number of units at 1;
-* **posterior entropy** — :math:`\frac1N \sum_n \sum_u H(q_{nu})` in nats;
-* the **RBM prior's** mean bias and weight standard deviation (DVAE++ Eq. 1,
-  :math:`E(z) = -a^\top z - z_1^\top W z_2`).
-
-A latent code that stops being used (fewer active units, fewer units on) lowers the
-model's test :math:`\log p(x)` although its training objective may still be optimised.
+For each run folder (``benchmarks/runs/<table>_<budget>_seed<k>/<group>/<method>``, DVAE++
+Table 2 and the DVAE# comparison) it rebuilds the configuration, loads the folder's
+``checkpoint.pt`` and prints, on the test images, the measurements of
+:mod:`benchmarks.latent_code`: active units, units on, posterior entropy, and the RBM
+prior's mean bias and weight standard deviation.
 
     python -m benchmarks.latent_usage benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_rolfe \
         benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_overlapping --data-root ../shared/data/binarized_mnist
@@ -33,14 +22,11 @@ from typing import Any
 import pyro
 import torch
 
+from benchmarks.latent_code import posterior_logits, prior_summary, usage
 from benchmarks.reproduce import build_smoothed_vae, load_images
 from benchmarks.reproduce_configs import budget_for
 from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.cli.run_directory import CHECKPOINT_FILE
-from pyro_dgm.distributions.independent_bernoulli import bernoulli_entropy
-
-ACTIVE_VARIANCE = 1e-2
-r"""A unit is active when :math:`\operatorname{Var}_x \mathbb E_q[z_u \mid x]` exceeds this (Burda et al. 2016)."""
 
 TABLES_WITH_RBM_ROWS = ("dvaepp2", "dvaesharp")
 RUNS_DIRECTORY = re.compile(r"^(?P<table>[a-z0-9]+)_(?P<budget>tiny|small|full)_seed(?P<seed>\d+)$")
@@ -73,42 +59,6 @@ class RunFolder:
                 f"<method> with table one of {', '.join(TABLES_WITH_RBM_ROWS)} (e.g. "
                 "benchmarks/runs/dvaepp2_full_seed0/1_linear/rbm_overlapping)")
         return cls(path, match["table"], match["budget"], int(layers), network, path.name)
-
-
-def posterior_logits(guide: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    r""":math:`\operatorname{logit} q(z_u = 1 \mid x)` of every smoothed unit, shape (N, units): the guide
-    run once in the binary limit, each smoothed site's logits concatenated in site order."""
-    with torch.no_grad(), pyro.validation_enabled(False):
-        trace = pyro.poutine.trace(guide).get_trace(x, binary_limit=True)
-    logits = []
-    for site in trace.nodes.values():
-        if site["type"] != "sample" or site["is_observed"]:
-            continue
-        distribution = site["fn"]
-        base = getattr(distribution, "base_dist", distribution)
-        if hasattr(base, "posterior_probs"):  # a smoother (here its binary limit), not the derived z sites
-            logits.append(base.logits.expand(x.size(0), -1))
-    if not logits:
-        raise ValueError(f"the guide {type(guide).__name__} has no smoothed latent site")
-    return torch.cat(logits, dim=-1)
-
-
-def usage(logits: torch.Tensor) -> dict[str, float]:
-    """Active units, expected units on and posterior entropy (module docstring) from (N, units) logits."""
-    probs = torch.sigmoid(logits)
-    return {
-        "units": float(probs.size(-1)),
-        "active_units": float((probs.var(dim=0) > ACTIVE_VARIANCE).sum()),
-        "units_on": probs.sum(dim=-1).mean().item(),
-        "posterior_entropy": bernoulli_entropy(logits).sum(dim=-1).mean().item(),
-    }
-
-
-def prior_summary(model: torch.nn.Module) -> dict[str, float]:
-    """Mean bias and weight standard deviation of the model's RBM prior."""
-    rbm = model.prior()
-    biases = torch.cat([rbm.bias1, rbm.bias2])
-    return {"rbm_mean_bias": biases.mean().item(), "rbm_weight_sd": rbm.weight.std().item()}
 
 
 def folder_usage(folder: RunFolder, test: torch.Tensor) -> dict[str, Any]:

@@ -177,6 +177,10 @@ CURVE_IMAGES = 1000
 """Validation images of the learning curve: a fixed random subset (not a prefix: the first MNIST
 digits are easier ones), small enough that a curve point costs a few seconds."""
 
+CURVE_PREFIX = "valid_"
+"""What a learning-curve point records: every measurement whose name starts so (``valid_log_p``, and for
+smoothed rows ``valid_log_z``, ``valid_active_units``, ``valid_units_on``)."""
+
 CURVE_POINTS = 50
 """About this many curve points per training run (every ``ceil(epochs / CURVE_POINTS)`` epochs)."""
 
@@ -301,7 +305,8 @@ def train(
     record.losses += [epoch["train_loss"] for epoch in metrics]
     offset = record.steps - trainer.step  # earlier stages' steps
     record.curve += [
-        {"epoch": epoch["epoch"], "step": epoch["step"] + offset, "valid_log_p": epoch["valid_log_p"]}
+        {"epoch": epoch["epoch"], "step": epoch["step"] + offset,
+         **{name: value for name, value in epoch.items() if name.startswith(CURVE_PREFIX)}}
         for epoch in metrics if "valid_log_p" in epoch
     ]
     return record
