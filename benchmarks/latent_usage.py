@@ -92,16 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="run folders of RBM-prior rows (with checkpoint.pt)")
     parser.add_argument("--data-root", default=None, help="folder with the papers' static binarised MNIST")
     args = parser.parse_args(argv)
-    try:
-        folders = [RunFolder.parse(path) for path in args.folders]
-    except ValueError as error:
-        parser.error(str(error))
     rows, tests = [], {}
-    for folder in folders:
-        if folder.budget not in tests:
-            tests[folder.budget] = load_images(budget_for(folder.table, folder.budget).data, args.data_root,
-                                               torch.device("cpu")).test
-        rows.append(folder_usage(folder, tests[folder.budget]))
+    try:  # a folder that does not fit, names no method of its table, or has no readable checkpoint
+        for folder in [RunFolder.parse(path) for path in args.folders]:
+            if folder.budget not in tests:
+                tests[folder.budget] = load_images(budget_for(folder.table, folder.budget).data, args.data_root,
+                                                   torch.device("cpu")).test
+            rows.append(folder_usage(folder, tests[folder.budget]))
+    except (ValueError, FileNotFoundError) as error:  # RunFolderError is a ValueError
+        parser.error(str(error))
     print(markdown(rows))
     return 0
 

@@ -59,3 +59,14 @@ def test_a_trained_rows_checkpoint_is_measured_with_its_own_guide(tmp_path, caps
 
     assert latent_usage.main([str(folder.path)]) == 0
     assert "| dvaepp2 1 linear/rbm_overlapping | 1 | 200 |" in capsys.readouterr().out
+
+
+def test_a_folder_without_a_checkpoint_or_with_a_wrong_method_is_a_one_line_error(tmp_path, capsys):
+    empty = tmp_path / "dvaepp2_tiny_seed0" / "1_linear" / "rbm_overlapping"
+    empty.mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        latent_usage.main([str(empty)])
+    assert "checkpoint.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        latent_usage.main([str(tmp_path / "dvaepp2_tiny_seed0" / "1_linear" / "joint")])
+    assert "'joint' is not a method of dvaepp2 (rbm_overlapping, rbm_rolfe" in capsys.readouterr().err
