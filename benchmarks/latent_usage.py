@@ -24,12 +24,12 @@ import torch
 
 from benchmarks.latent_code import posterior_logits, prior_summary, usage
 from benchmarks.reproduce import build_smoothed_vae, load_images
-from benchmarks.reproduce_configs import budget_for
+from benchmarks.reproduce_configs import BUDGETS, budget_for
 from pyro_dgm.cli.checkpoint import load_checkpoint
 from pyro_dgm.cli.run_directory import CHECKPOINT_FILE
 
 TABLES_WITH_RBM_ROWS = ("dvaepp2", "dvaesharp")
-RUNS_DIRECTORY = re.compile(r"^(?P<table>[a-z0-9]+)_(?P<budget>tiny|small|full)_seed(?P<seed>\d+)$")
+RUNS_DIRECTORY = re.compile(rf"^(?P<table>[a-z0-9]+)_(?P<budget>{'|'.join(BUDGETS)})_seed(?P<seed>\d+)$")
 
 
 @dataclass(frozen=True)
