@@ -7,6 +7,11 @@ each with the paper's *test* value as a dashed line: how far a run is from conve
 and from the paper, at a glance.
 
     python -m benchmarks.plot_curves            # writes docs/img/bihm1_curves.png, docs/img/mnist_full_curves.png
+                                                # and docs/img/dvaesharp_curves.png
+
+A table whose rows are methods compared at equal budget (:data:`METHOD_COMPARISONS`: issue 16's
+DVAE# against DVAE++ and DVAE) also gets one panel per network, one colour per method, so the
+methods' curves can be read against each other.
 
 The validation numbers are the runs' own (UCI: the whole validation set, the job's K;
 MNIST: :data:`benchmarks.evaluation.CURVE_PARTICLES` samples on a fixed subset of
@@ -36,6 +41,9 @@ UCI_FIGURE = "bihm1_curves.png"
 MNIST_FIGURE = "mnist_full_curves.png"
 PANEL_SIZE = (4.2, 3.2)
 """Inches per panel."""
+
+METHOD_COMPARISONS = {"dvaesharp": "dvaesharp_curves.png"}
+"""Tables drawn a second time with one panel per network and one colour per method, and their figures."""
 
 METHOD_COLOURS = {"BiHM": "tab:blue", "RWS": "tab:orange"}
 LEARNING_RATE_STYLES = {0.01: "-", 0.001: "--"}
@@ -137,6 +145,23 @@ def lead_lines(leads: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def method_panels(panels: dict[str, list[dict[str, Any]]], table: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The panels of :func:`mnist_curves` of one table regrouped per network: ``"dvaesharp: 1 linear"``
+    → method → its seeds' curves."""
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for name, curves in sorted(panels.items()):
+        panel_table, _, configuration = name.partition(": ")
+        if panel_table != table:
+            continue
+        group, _, method = configuration.rpartition("/")
+        grouped.setdefault(f"{table}: {group}" if group else table, {})[method] = curves
+    return grouped
+
+
+def _mean_test_nll(curves: Sequence[dict[str, Any]]) -> float:
+    return sum(curve["test_nll"] for curve in curves) / len(curves)
+
+
 def _figure(num_panels: int):
     columns = min(3, num_panels)
     rows = -(-num_panels // columns)
@@ -196,6 +221,30 @@ def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
     return output
 
 
+def plot_methods(grouped: dict[str, dict[str, list[dict[str, Any]]]], output: Path) -> Path:
+    """One panel per network: each method's validation −log p in its own colour (every seed), its seeds'
+    test estimates as dots; the legend lists the methods best first, with the mean test −log p."""
+    figure, axes = _figure(len(grouped))
+    for axis, (name, methods) in zip(axes, grouped.items()):
+        ranked = sorted(methods.items(), key=lambda item: _mean_test_nll(item[1]))
+        for index, (method, curves) in enumerate(ranked):
+            colour = f"C{index}"
+            seeds = "1 seed" if len(curves) == 1 else f"{len(curves)} seeds"
+            for number, curve in enumerate(curves):
+                axis.plot(curve["steps"], curve["valid_nll"], color=colour, linewidth=1, alpha=0.8,
+                          label=f"{method} ({seeds}): test {_mean_test_nll(curves):.2f}" if number == 0 else None)
+                axis.plot([curve["test_step"]], [curve["test_nll"]], "o", color=colour)
+        lowest = min(min(min(curve["valid_nll"]), curve["test_nll"]) for curves in methods.values() for curve in curves)
+        axis.set_ylim(lowest - 3, lowest + 40)
+        axis.set(title=name, xlabel="optimiser steps", ylabel="−log p(x), nats (lines: validation; dots: test)")
+        axis.legend(fontsize=6)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plot_curves", description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -207,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     mnist = mnist_curves(args.results_dir)
     if mnist:
         print(f"wrote {plot_mnist(mnist, args.image_dir / MNIST_FIGURE)}", file=sys.stderr)
+        for table, figure_name in METHOD_COMPARISONS.items():
+            grouped = method_panels(mnist, table)
+            if grouped:
+                print(f"wrote {plot_methods(grouped, args.image_dir / figure_name)}", file=sys.stderr)
         for line in lead_lines(nonlinear_leads(mnist)):
             print(line)
     if not uci and not mnist:

@@ -75,3 +75,33 @@ def test_nonlinear_leads_compare_equal_seeds_at_common_steps_and_list_where_not_
     panels["dvaepp1: nonlinear/joint"][0]["valid_nll"][1] = 129.0
     (line,) = plot_curves.lead_lines(plot_curves.nonlinear_leads(panels))
     assert "ahead of the linear network at every one of 3 validation points; smallest lead 1.00 nats" in line
+
+
+def test_method_panels_regroup_one_table_per_network_and_keep_each_methods_seeds():
+    panels = {
+        "dvaesharp: 1 linear/dvae_pp": [_panel("seed 0", [500], [100.0]), _panel("seed 1", [500], [101.0])],
+        "dvaesharp: 1 linear/dvae_sharp_power_k5": [_panel("seed 0", [500], [98.0])],
+        "dvaesharp: 1 nonlinear/dvae": [_panel("seed 0", [500], [97.0])],
+        "dvaepp2: 1 linear/rbm_overlapping": [_panel("seed 0", [500], [95.0])],  # another table
+    }
+    grouped = plot_curves.method_panels(panels, "dvaesharp")
+    assert list(grouped) == ["dvaesharp: 1 linear", "dvaesharp: 1 nonlinear"]
+    assert list(grouped["dvaesharp: 1 linear"]) == ["dvae_pp", "dvae_sharp_power_k5"]
+    assert [curve["label"] for curve in grouped["dvaesharp: 1 linear"]["dvae_pp"]] == ["seed 0", "seed 1"]
+    assert grouped["dvaesharp: 1 nonlinear"] == {"dvae": panels["dvaesharp: 1 nonlinear/dvae"]}
+    assert plot_curves.method_panels(panels, "bihm3") == {}
+
+
+def test_main_draws_the_method_comparison_only_when_its_table_has_results(tmp_path):
+    results, images = tmp_path / "results", tmp_path / "img"
+    results.mkdir()
+    (results / "dvaepp1_full.json").write_text(json.dumps(_mnist_report()))
+    assert plot_curves.main(["--results-dir", str(results), "--image-dir", str(images)]) == 0
+    assert not (images / plot_curves.METHOD_COMPARISONS["dvaesharp"]).exists()
+    for method, nll in (("dvae_pp", -101.0), ("dvae_sharp_power_k5", -96.0)):
+        report = _mnist_report()
+        report["table"] = "dvaesharp"
+        report["rows"][0].update(group="1 linear", method=method, paper={}, metrics={"log_p": nll})
+        (results / f"dvaesharp_full_1-linear-{method}.json").write_text(json.dumps(report))
+    assert plot_curves.main(["--results-dir", str(results), "--image-dir", str(images)]) == 0
+    assert (images / plot_curves.METHOD_COMPARISONS["dvaesharp"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
