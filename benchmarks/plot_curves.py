@@ -222,13 +222,15 @@ def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
 
 
 def plot_methods(grouped: dict[str, dict[str, list[dict[str, Any]]]], output: Path) -> Path:
-    """One panel per network: each method's validation −log p in its own colour (every seed), its seeds'
+    """One panel per network: each method's validation −log p in its own colour, the same in every panel (every seed), its seeds'
     test estimates as dots; the legend lists the methods best first, with the mean test −log p."""
     figure, axes = _figure(len(grouped))
+    names = sorted({method for methods in grouped.values() for method in methods})
+    colours = {method: f"C{index}" for index, method in enumerate(names)}  # one colour per method in every panel
     for axis, (name, methods) in zip(axes, grouped.items()):
         ranked = sorted(methods.items(), key=lambda item: _mean_test_nll(item[1]))
-        for index, (method, curves) in enumerate(ranked):
-            colour = f"C{index}"
+        for method, curves in ranked:
+            colour = colours[method]
             seeds = "1 seed" if len(curves) == 1 else f"{len(curves)} seeds"
             for number, curve in enumerate(curves):
                 axis.plot(curve["steps"], curve["valid_nll"], color=colour, linewidth=1, alpha=0.8,
