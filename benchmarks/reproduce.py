@@ -80,6 +80,7 @@ from benchmarks.paper_values import PaperValue
 from benchmarks.provenance import load_average, machine, provenance
 from benchmarks.reproduce_configs import (
     BUDGETS,
+    BVAE_NETWORK_NOTES,
     NETWORKS,
     NUM_BERNOULLI_LATENTS,
     TABLES,
@@ -681,6 +682,30 @@ def with_epochs(budget: Any, epochs: int) -> Any:
     return replace(budget, stage=replace(budget.stage, epochs=epochs), choices=(*budget.choices, note))
 
 
+def with_fine_tune_epochs(budget: Any, epochs: int) -> Any:
+    """BiHM Table 3's ``budget`` with its second stage (fine-tuning at K = 100, BiHM Sec. 4) trained
+    ``epochs`` epochs, or without it for 0; the change listed in its choices."""
+    if not isinstance(budget, BiHMBudget) or len(budget.stages) < 2:
+        raise ValueError("--fine-tune-epochs: only bihm3's full budget has a fine-tuning stage")
+    fine_tuning = budget.stages[1]
+    note = (f"fine-tuning stage (K = {fine_tuning.num_particles}, lr {fine_tuning.learning_rate:g}): {epochs} epochs "
+            f"(--fine-tune-epochs; the budget's own: {fine_tuning.epochs})")
+    stages = budget.stages[:1] if epochs == 0 else (budget.stages[0], replace(fine_tuning, epochs=epochs), *budget.stages[2:])
+    return replace(budget, stages=stages, choices=(*budget.choices, note))
+
+
+def with_network(budget: Any, network: str) -> Any:
+    """BVAE Table I's ``budget`` with ``network`` (``"mlp"`` or ``"resnet"``) in place of its own, the
+    change listed in its choices (the budget's note on its network replaced)."""
+    if not isinstance(budget, BVAEBudget):
+        raise ValueError("--network: only bvae1 has a choice of networks")
+    if network not in BVAE_NETWORK_NOTES:
+        raise ValueError(f"--network {network!r}: choose one of {', '.join(BVAE_NETWORK_NOTES)}")
+    notes = [note for note in budget.choices if note not in BVAE_NETWORK_NOTES.values()]
+    note = f"{BVAE_NETWORK_NOTES[network]} (--network {network}; the budget's own: {budget.network})"
+    return replace(budget, network=network, choices=(*notes, note))
+
+
 def _first_stage(budget: Any) -> Stage:
     return budget.stages[0] if hasattr(budget, "stages") else budget.stage
 
@@ -694,14 +719,22 @@ def run_table(
     dataset: str | None = None,
     context: RunContext = RunContext(),
     epochs: int | None = None,
+    fine_tune_epochs: int | None = None,
+    network: str | None = None,
 ) -> TableResult:
     """Train and evaluate every configuration of ``table`` at ``budget_name`` (those of ``context.rows``
-    if given; see :class:`RunContext`), for ``epochs`` instead of the budget's if given."""
+    if given; see :class:`RunContext`), for ``epochs`` instead of the budget's if given, BiHM's
+    fine-tuning for ``fine_tune_epochs`` (:func:`with_fine_tune_epochs`) and BVAE's ``network``
+    (:func:`with_network`) if given."""
     budget = budget_for(table, budget_name)
     if dataset is not None:
         budget = _with_dataset(budget, dataset)
     if epochs is not None:
         budget = with_epochs(budget, epochs)
+    if fine_tune_epochs is not None:
+        budget = with_fine_tune_epochs(budget, fine_tune_epochs)
+    if network is not None:
+        budget = with_network(budget, network)
     unknown = sorted((context.rows or frozenset()) - set(table_row_labels(table, budget)))
     if unknown:
         raise ValueError(f"--rows {', '.join(unknown)}: not a configuration of {table} at budget {budget_name}; "
@@ -771,6 +804,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=None,
                         help="MNIST tables: train this many epochs instead of the budget's (BiHM: its first stage); "
                              "a resumed run continues to the new count")
+    parser.add_argument("--fine-tune-epochs", type=int, default=None,
+                        help="bihm3 only: epochs of BiHM's second stage (K = 100 at lr 3e-4) instead of the "
+                             "budget's; 0 skips it")
+    parser.add_argument("--network", choices=tuple(BVAE_NETWORK_NOTES), default=None,
+                        help="bvae1 only: the networks instead of the budget's (full: resnet, 15 min an epoch "
+                             "on one CPU core; mlp: the small budget's 784-512-256 MLPs); the output name carries it")
     parser.add_argument("--render", type=Path, default=None,
                         help="only rewrite the Markdown next to this JSON report (no training)")
     return parser
@@ -791,9 +830,14 @@ def run_uci_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def default_output_name(table: str, budget: str, seed: int, rows: Sequence[str] | None) -> str:
-    """``<table>_<budget>[_<rows>][_seed<k>].json`` (the seed only when it is not the default)."""
+def default_output_name(
+    table: str, budget: str, seed: int, rows: Sequence[str] | None, network: str | None = None
+) -> str:
+    """``<table>_<budget>[_<network>][_<rows>][_seed<k>].json`` (the seed only when it is not the default,
+    the network only when ``--network`` chose one)."""
     parts = [table, budget]
+    if network:
+        parts.append(network)
     if rows:
         parts.append("+".join(sorted(row.replace(" ", "-").replace("/", "-") for row in rows)))
     if seed != SEED:
@@ -821,11 +865,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs_dir = DEFAULT_RUNS_DIR / f"{args.table}_{args.budget}_seed{args.seed}"
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be a positive number of epochs, got {args.epochs}")
+    if args.fine_tune_epochs is not None and args.fine_tune_epochs < 0:
+        parser.error(f"--fine-tune-epochs must be 0 or more epochs, got {args.fine_tune_epochs}")
     rows = None if args.rows is None else frozenset(args.rows)
     context = RunContext(seed=args.seed, folder=runs_dir, rows=rows)
     try:
         result = run_table(args.table, args.budget, args.data_root, args.device, args.binarization, args.dataset,
-                           context, epochs=args.epochs)
+                           context, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, network=args.network)
     except TrainingInterrupted as interrupted:
         print(f"benchmarks.reproduce: interrupted at step {interrupted.step}; checkpoint written to "
               f"{interrupted.checkpoint_path}: rerun the same command to continue from it", file=sys.stderr)
@@ -838,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NON_FINITE_LOSS
     except ValueError as error:
         parser.error(str(error))
-    output = args.output or DEFAULT_RESULTS_DIR / default_output_name(args.table, args.budget, args.seed, args.rows)
+    output = args.output or DEFAULT_RESULTS_DIR / default_output_name(args.table, args.budget, args.seed, args.rows, args.network)
     _, markdown = write_report(result, output)
     print(markdown.read_text())
     print(f"wrote {output} and {markdown}", file=sys.stderr)

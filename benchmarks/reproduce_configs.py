@@ -360,6 +360,12 @@ BVAE_CHOICES = (
     f"IWAE rows with K = {IWAE_PARTICLES}",
 )
 
+BVAE_NETWORK_NOTES = {
+    "mlp": "fully connected 784-512-256 networks instead of residual ones",
+    "resnet": "residual networks (64, 128 channels, 2 blocks): the paper's sizes are not stated",
+}
+"""The note a BVAE budget carries for each of its networks (``BVAEBudget.network``)."""
+
 # --- the budgets -----------------------------------------------------------------------
 
 TINY_DATA = DataBudget(OFFLINE_MNIST, train_size=MINIBATCH_SIZE, test_size=20)
@@ -454,7 +460,7 @@ BUDGET_TABLE: dict[str, dict[str, object]] = {
             Stage(8, 1e-3),
             200,
             (*BVAE_CORE_ROWS, TWIN_SIZED_VAE),
-            choices=(*BVAE_CHOICES, "fully connected 784-512-256 networks instead of residual ones",
+            choices=(*BVAE_CHOICES, BVAE_NETWORK_NOTES["mlp"],
                      "one more row, not in the paper: the VAE at its twin's parameter count (784-290-145)"),
         ),
         "full": BVAEBudget(
@@ -463,7 +469,7 @@ BUDGET_TABLE: dict[str, dict[str, object]] = {
             MNIST_TEST_PARTICLES,
             BVAE_ALL_ROWS,
             network="resnet",
-            choices=(*BVAE_CHOICES, "residual networks (64, 128 channels, 2 blocks): the paper's sizes are not stated"),
+            choices=(*BVAE_CHOICES, BVAE_NETWORK_NOTES["resnet"]),
         ),
     },
 }

@@ -139,6 +139,13 @@ def _sample_sd(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum((value - centre) ** 2 for value in values) / (len(values) - 1))
 
 
+def trained_epochs(budget: dict[str, Any]) -> int:
+    """The epochs a report's budget trains: its stage's, or the sum over BiHM's stages."""
+    if "stages" in budget:
+        return sum(stage["epochs"] for stage in budget["stages"])
+    return budget["stage"]["epochs"]
+
+
 def runs_of_report(record: dict[str, Any], source: str) -> list[SeedRun]:
     """The trained rows of one report of :mod:`benchmarks.reproduce`."""
     runs = []
@@ -150,7 +157,7 @@ def runs_of_report(record: dict[str, Any], source: str) -> list[SeedRun]:
             title=record["title"],
             group=row["group"],
             method=row["method"],
-            epochs=record["budget"]["stage"]["epochs"],
+            epochs=trained_epochs(record["budget"]),
             particles=record["budget"]["eval_particles"],
             test_images=record["num_test"],
             steps=row["steps"],

@@ -286,3 +286,37 @@ def test_the_budget_line_says_whether_the_whole_test_set_was_used_and_whether_it
     line = _budget_line(prefix)
     assert "test: first 1000 test images (one fixed-seed binarisation)" in line
     assert "mnist, static binarisation" in line
+
+
+def test_fine_tune_epochs_and_network_change_only_their_table_s_budget():
+    from benchmarks.reproduce import default_output_name, with_fine_tune_epochs, with_network
+    from benchmarks.reproduce_configs import BVAE_NETWORK_NOTES, budget_for
+
+    bihm = budget_for("bihm3", "full")
+    shorter = with_fine_tune_epochs(bihm, 5)
+    assert [stage.epochs for stage in shorter.stages] == [bihm.stages[0].epochs, 5]
+    assert shorter.stages[1].num_particles == bihm.stages[1].num_particles == 100
+    assert "fine-tuning stage (K = 100, lr 0.0003): 5 epochs (--fine-tune-epochs; the budget's own: 100)" in shorter.choices
+    assert with_fine_tune_epochs(bihm, 0).stages == bihm.stages[:1]
+    bvae = budget_for("bvae1", "full")
+    mlp = with_network(bvae, "mlp")
+    assert (bvae.network, mlp.network) == ("resnet", "mlp")
+    assert BVAE_NETWORK_NOTES["resnet"] in bvae.choices and BVAE_NETWORK_NOTES["resnet"] not in mlp.choices
+    assert f"{BVAE_NETWORK_NOTES['mlp']} (--network mlp; the budget's own: resnet)" in mlp.choices
+    with pytest.raises(ValueError, match="--fine-tune-epochs: only bihm3's full budget"):
+        with_fine_tune_epochs(bvae, 5)
+    with pytest.raises(ValueError, match="--network: only bvae1"):
+        with_network(bihm, "mlp")
+    assert default_output_name("bvae1", "full", 0, ["VAE/VAE"], "mlp") == "bvae1_full_mlp_VAE-VAE.json"
+
+
+def test_fine_tune_epochs_and_network_reach_the_budget_from_the_command_line(capsys):
+    for argv, message in (
+        (["--table", "bihm3", "--budget", "tiny", "--fine-tune-epochs", "2"], "only bihm3's full budget has a fine-tuning stage"),
+        (["--table", "dvaepp1", "--budget", "tiny", "--fine-tune-epochs", "2"], "only bihm3's full budget"),
+        (["--table", "bihm3", "--budget", "tiny", "--fine-tune-epochs", "-1"], "--fine-tune-epochs must be 0 or more"),
+        (["--table", "dvaepp1", "--budget", "tiny", "--network", "mlp"], "--network: only bvae1 has a choice of networks"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

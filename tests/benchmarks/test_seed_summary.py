@@ -99,3 +99,13 @@ def test_a_document_without_the_markers_is_refused():
     with pytest.raises(ValueError, match="lacks the markers"):
         seed_summary.embed("no table here", "| a |")
     assert math.isnan(row([-1.0], "single").sd)
+
+
+def test_a_staged_budget_counts_the_epochs_of_all_its_stages():
+    assert seed_summary.trained_epochs({"stage": {"epochs": 400}}) == 400
+    assert seed_summary.trained_epochs({"stages": [{"epochs": 100}, {"epochs": 5}]}) == 105  # BiHM Table 3
+    report = json.loads((REPOSITORY / "benchmarks/results/dvaepp1_full_linear-joint.json").read_text())
+    stage = report["budget"].pop("stage")
+    report["budget"]["stages"] = [stage, {**stage, "epochs": 3}]
+    (run,) = seed_summary.runs_of_report(report, "bihm3_full_BiHM.json")
+    assert run.epochs == stage["epochs"] + 3
