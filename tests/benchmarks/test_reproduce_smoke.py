@@ -320,3 +320,27 @@ def test_fine_tune_epochs_and_network_reach_the_budget_from_the_command_line(cap
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_eval_particles_and_partition_samples_replace_the_budget_s_and_say_so():
+    from benchmarks.reproduce import with_eval_particles, with_partition_samples
+    from benchmarks.reproduce_configs import budget_for
+
+    bihm = budget_for("bihm3", "full")
+    cheaper = with_partition_samples(with_eval_particles(bihm, 5000), 10**6)
+    assert (cheaper.eval_particles, cheaper.partition_samples) == (5000, 10**6)
+    assert "K = 5,000 importance samples per test image (--eval-particles; the budget's own: 10,000)" in cheaper.choices
+    assert "Z^2 from 1,000,000 samples (--partition-samples; the budget's own: 10,000,000)" in cheaper.choices
+    assert with_eval_particles(budget_for("dvaepp1", "full"), 100).eval_particles == 100
+    with pytest.raises(ValueError, match="--partition-samples: only bihm3"):
+        with_partition_samples(budget_for("dvaepp1", "full"), 10)
+    with pytest.raises(ValueError, match="--eval-particles must be a positive"):
+        with_eval_particles(bihm, 0)
+
+
+def test_eval_particles_reach_the_test_evaluation(tmp_path):
+    output = tmp_path / "k.json"
+    assert main(["--table", "dvaepp1", "--budget", "tiny", "--threads", "1", "--rows", "linear/joint",
+                 "--eval-particles", "3", "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    assert report["budget"]["eval_particles"] == 3 and any("--eval-particles" in note for note in report["notes"])
