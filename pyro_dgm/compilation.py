@@ -49,6 +49,18 @@ of Python and guards, more than the pass it saves, and small sizes (0 and 1
 especially) would each cost a recompilation."""
 
 
+MAX_WARNING_LINES = 3
+"""Lines of a compiler error quoted in the fallback warning (Inductor's errors carry the whole compiler output)."""
+
+
+def _error_summary(error: BaseException) -> str:
+    """``error``'s first :data:`MAX_WARNING_LINES` non-empty lines, and how many were left out."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    summary = " ".join(lines[:MAX_WARNING_LINES])
+    left_out = len(lines) - MAX_WARNING_LINES
+    return f"{summary} [... {left_out} more lines]" if left_out > 0 else summary
+
+
 def fused(kernel: Kernel) -> Kernel:
     """Run ``kernel`` compiled with symbolic shapes when its first operand is large.
 
@@ -70,8 +82,10 @@ def fused(kernel: Kernel) -> Kernel:
             result = kernel(*args)  # bad arguments raise here too: then the kernel stays compiled
             state["failed"] = True
             warnings.warn(
-                f"torch.compile failed for {kernel.__name__} ({type(error).__name__}: {error}); "
-                f"running it eagerly from now on (set {COMPILE_ENVIRONMENT_VARIABLE}=0 to skip compiling)",
+                f"torch.compile failed for {kernel.__name__} ({type(error).__name__}: {_error_summary(error)}); "
+                f"running it eagerly from now on: same results, slower. A C++ compile error can come from a "
+                f"stale Inductor cache (TORCHINDUCTOR_CACHE_DIR, by default /tmp/torchinductor_<user>): remove it "
+                f"to rebuild, or set {COMPILE_ENVIRONMENT_VARIABLE}=0 to skip compiling",
                 RuntimeWarning,
                 stacklevel=2,
             )

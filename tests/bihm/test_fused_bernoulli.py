@@ -124,3 +124,19 @@ def test_bad_arguments_raise_and_do_not_switch_compilation_off(monkeypatch):
     with pytest.raises(RuntimeError):
         fused_bernoulli.dot(products, bias, torch.zeros(2, 3, dtype=torch.float64))
     assert compilation.compilation_enabled()
+
+
+def test_the_fallback_warning_quotes_only_the_first_lines_of_a_long_compiler_error(monkeypatch):
+    def failing_compile(*args, **kwargs):
+        raise RuntimeError("backend='inductor' raised:\n\nCppCompileError: C++ compile error\n"
+                           + "\n".join(f"compiler line {number}" for number in range(200)))
+
+    kernel = compilation.fused(fused_bernoulli.dot.eager)
+    monkeypatch.setattr(compilation, "MIN_COMPILED_ELEMENTS", 0)
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    products, bias, words = operands(torch.float64)
+    with pytest.warns(RuntimeWarning) as caught:
+        kernel(products, bias, (words > 0).double())
+    (message,) = [str(warning.message) for warning in caught]
+    assert "CppCompileError: C++ compile error compiler line 0 [... 199 more lines]" in message
+    assert "compiler line 1" not in message and "stale Inductor cache" in message
