@@ -222,8 +222,9 @@ def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
 
 
 def plot_methods(grouped: dict[str, dict[str, list[dict[str, Any]]]], output: Path) -> Path:
-    """One panel per network: each method's validation −log p in its own colour, the same in every panel (every seed), its seeds'
-    test estimates as dots; the legend lists the methods best first, with the mean test −log p."""
+    """One panel per network: each method's validation −log p of every seed in one colour (the same in
+    every panel), its seeds' test estimates as dots; the legend lists the methods best first, with the
+    mean test −log p."""
     figure, axes = _figure(len(grouped))
     names = sorted({method for methods in grouped.values() for method in methods})
     colours = {method: f"C{index}" for index, method in enumerate(names)}  # one colour per method in every panel
