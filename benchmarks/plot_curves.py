@@ -171,6 +171,15 @@ def _figure(num_panels: int):
     return figure, axes.flat
 
 
+def _save(figure, output: Path) -> Path:
+    """Write ``figure`` to ``output`` (its folder made if needed) and close it."""
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
 def plot_uci(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
     """One panel per dataset; colour = method, line style = learning rate; the paper's test −log p dashed grey."""
     order = [name for name in uci_bihm.DATASETS if name in panels]
@@ -188,11 +197,7 @@ def plot_uci(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
         axis.set_ylim(min(lowest, *papers.values()) - 1, lowest + max(8.0, 0.1 * lowest))
         axis.set(title=f"{dataset} (BiHM Table 1)", xlabel="optimiser steps", ylabel="validation −log p(x), nats")
         axis.legend(fontsize=5, ncol=2)
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    return _save(figure, output)
 
 
 def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
@@ -214,11 +219,7 @@ def plot_mnist(panels: dict[str, list[dict[str, Any]]], output: Path) -> Path:
         axis.set_ylim((paper if paper is not None else lowest) - 3, lowest + 40)
         axis.set(title=name, xlabel="optimiser steps", ylabel="−log p(x), nats")
         axis.legend(fontsize=6)
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    return _save(figure, output)
 
 
 def plot_methods(grouped: dict[str, dict[str, list[dict[str, Any]]]], output: Path) -> Path:
@@ -242,11 +243,7 @@ def plot_methods(grouped: dict[str, dict[str, list[dict[str, Any]]]], output: Pa
         axis.set(xlabel="optimiser steps", ylabel="−log p(x), nats")
         axis.set_title(f"{name}: validation (lines), test (dots)", fontsize=9)
         axis.legend(fontsize=6)
-    figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    return _save(figure, output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -751,18 +751,12 @@ def run_table(
     (:func:`with_network`), the test's K (:func:`with_eval_particles`) and BiHM's Z^2 samples
     (:func:`with_partition_samples`) if given."""
     budget = budget_for(table, budget_name)
-    if dataset is not None:
-        budget = _with_dataset(budget, dataset)
-    if epochs is not None:
-        budget = with_epochs(budget, epochs)
-    if fine_tune_epochs is not None:
-        budget = with_fine_tune_epochs(budget, fine_tune_epochs)
-    if network is not None:
-        budget = with_network(budget, network)
-    if eval_particles is not None:
-        budget = with_eval_particles(budget, eval_particles)
-    if partition_samples is not None:
-        budget = with_partition_samples(budget, partition_samples)
+    changes = ((dataset, _with_dataset), (epochs, with_epochs), (fine_tune_epochs, with_fine_tune_epochs),
+               (network, with_network), (eval_particles, with_eval_particles),
+               (partition_samples, with_partition_samples))
+    for value, change in changes:
+        if value is not None:
+            budget = change(budget, value)
     unknown = sorted((context.rows or frozenset()) - set(table_row_labels(table, budget)))
     if unknown:
         raise ValueError(f"--rows {', '.join(unknown)}: not a configuration of {table} at budget {budget_name}; "
